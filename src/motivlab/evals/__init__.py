@@ -1,0 +1,1 @@
+"""Self-reported motivation against behaviour: protocol, task data, backends, analysis."""

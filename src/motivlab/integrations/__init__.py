@@ -1,0 +1,1 @@
+"""Bridges to other tools (TRL) so experiments designed here run at scale."""

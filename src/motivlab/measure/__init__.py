@@ -1,0 +1,1 @@
+"""Measuring motivation: monitors, per-env p / sR / sL (exact and sampled), directions."""

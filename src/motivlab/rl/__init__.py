@@ -1,0 +1,1 @@
+"""RL that selects motivations: rollout sampling, rejection sampling, GRPO, the training loop."""

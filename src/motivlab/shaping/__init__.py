@@ -1,0 +1,1 @@
+"""Interventions on motivation-space exploration (see shared/design/interventions.md)."""
