@@ -34,3 +34,13 @@ def test_jsonl_survives_torn_line(tmp_path):
         fh.write('{"a": 2, "b"')
     append_jsonl(log, [{"a": 3}])
     assert [r["a"] for r in read_jsonl(log)] == [1, 3]
+
+
+def test_wilson_interval_known_value_and_empty():
+    from motivlab.measure.stats import wilson_interval
+
+    est, lo, hi = wilson_interval(np.array([5, 0]), np.array([10, 0]))
+    assert est[0] == 0.5 and abs(lo[0] - 0.2366) < 1e-3 and abs(hi[0] - 0.7634) < 1e-3
+    assert np.isnan(est[1]) and np.isnan(lo[1])
+    _, lo0, hi0 = wilson_interval(0, 400)
+    assert lo0 == 0.0 and 0 < hi0 < 0.01
