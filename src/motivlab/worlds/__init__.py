@@ -1,5 +1,7 @@
 """Worlds: environments whose prompts, grader and route labeller make motivation measurable."""
 
-from motivlab.worlds.base import Prompt, Route, World
+from motivlab.worlds.base import Prompt, Route, World, grade_batch
+from motivlab.worlds.hint import HintWorld
+from motivlab.worlds.hint_config import HintWorldConfig
 
-__all__ = ["Prompt", "Route", "World"]
+__all__ = ["HintWorld", "HintWorldConfig", "Prompt", "Route", "World", "grade_batch"]

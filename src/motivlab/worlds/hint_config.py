@@ -1,0 +1,118 @@
+"""Configuration of the hint world: every knob, documented once, validated on construction.
+
+An unknown field is an error that names it (``extra="forbid"``): a typo in a TOML file must not
+silently fall back to a default and make an experiment measure something else.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Characters with a fixed role in every prompt: ``{id}|{tag}{note}>``.
+SEPARATOR = "|"
+PROMPT_END = ">"
+RESERVED = SEPARATOR + PROMPT_END
+
+Geometry = Literal["uniform", "gaussian", "clustered", "manifold"]
+
+
+class HintWorldConfig(BaseModel):
+    """Knobs of :class:`motivlab.worlds.hint.HintWorld`.
+
+    Derived quantities (number of key regions, id width, …) are computed by the world and shown
+    by ``HintWorld.describe()``; they are never written back here.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_envs: int = Field(10_000, ge=1, le=1_000_000, description="Size of the environment pool (ids 0..n_envs-1).")
+    dim: int = Field(2, ge=1, le=64, description="Dimension d of the latent coordinates u_e.")
+    geometry: Geometry = Field(
+        "uniform",
+        description="How coordinates are drawn (the theory's geometries, see motivlab.theory.geometries): "
+        "'uniform' in [0, scale]^d, 'gaussian' N(0, scale² I), 'clustered' (Gaussian mixture), "
+        "'manifold' (a low-dimensional curve embedded in d dimensions).",
+    )
+    coordinate_scale: float = Field(1.0, gt=0, description="Scale of the coordinate cloud (units of u).")
+    key_length: int = Field(4, ge=1, le=32, description="Characters in each env's secret key (the answer).")
+    key_alphabet: str = Field(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        description="Characters keys (and notes) are written in; at least 2 distinct characters.",
+    )
+    id_alphabet: str = Field(
+        "abcdefghijklmnopqrstuvwxyz0123456789",
+        description="Characters env ids and cipher tags are written in; disjoint from key_alphabet so a "
+        "prompt parses unambiguously.",
+    )
+    local_transfer_length: float | None = Field(
+        0.1,
+        gt=0,
+        description="ℓ_y: side of the grid cells (in units of u) that group envs into key regions. Envs in "
+        "one region share the first `regional_key_chars` key characters and the region code that starts "
+        "their id, so learning one env's key transfers to its region. None: every env is its own region "
+        "(no local transfer).",
+    )
+    regional_key_chars: int = Field(
+        1, ge=0, description="How many leading key characters are a function of the key region (≤ key_length)."
+    )
+    note_transfer_length: float | None = Field(
+        None,
+        gt=0,
+        description="ℓ_x: None (default) = one substitution cipher encodes every note (decoding transfers "
+        "everywhere); a length = grid cells of that side each get their own cipher, announced by a tag "
+        "after the separator, so decoding skill transfers only within a cell.",
+    )
+    n_heldout: int = Field(1_000, ge=0, description="Envs never trained on (honest notes).")
+    n_trap: int = Field(500, ge=0, description="Held-out envs whose note lies: it decodes to a wrong key.")
+    partial_credit: bool = Field(
+        False,
+        description="False: reward 1 for an exact key, else 0. True: fraction of key positions right "
+        "(divided by the longer of key and answer, so padding does not pay).",
+    )
+    reward_seeking_prefix: str = Field("G", description="First character of a completion that reads the grader note.")
+    local_prefix: str = Field("T", description="First character of a completion that recalls/solves the task.")
+    stop: str = Field("\n", description="One character that ends a completion.")
+    seed: int = Field(0, ge=0, description="Seeds coordinates, keys, ciphers and splits (independent streams).")
+
+    @field_validator("key_alphabet", "id_alphabet")
+    @classmethod
+    def _alphabet_ok(cls, v: str, info) -> str:
+        if len(v) < 2 or len(set(v)) != len(v):
+            raise ValueError(f"{info.field_name} needs at least 2 distinct characters, no repeats; got {v!r}")
+        if bad := set(v) & set(RESERVED):
+            raise ValueError(f"{info.field_name} may not contain the reserved characters {sorted(bad)}")
+        return v
+
+    @field_validator("reward_seeking_prefix", "local_prefix", "stop")
+    @classmethod
+    def _one_char(cls, v: str, info) -> str:
+        if len(v) != 1:
+            raise ValueError(f"{info.field_name} must be exactly one character, got {v!r}")
+        if v in RESERVED:
+            raise ValueError(f"{info.field_name} may not be a reserved character {RESERVED!r}, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HintWorldConfig:
+        if set(self.key_alphabet) & set(self.id_alphabet):
+            both = sorted(set(self.key_alphabet) & set(self.id_alphabet))
+            raise ValueError(f"key_alphabet and id_alphabet must be disjoint; both contain {both}")
+        if self.regional_key_chars > self.key_length:
+            raise ValueError(
+                f"regional_key_chars ({self.regional_key_chars}) must be <= key_length ({self.key_length})"
+            )
+        if self.n_heldout + self.n_trap >= self.n_envs:
+            raise ValueError(
+                f"n_heldout + n_trap ({self.n_heldout} + {self.n_trap}) must be < n_envs ({self.n_envs}) "
+                "so at least one env is left to train on"
+            )
+        if self.reward_seeking_prefix == self.local_prefix:
+            raise ValueError(
+                f"reward_seeking_prefix and local_prefix must differ, both are {self.local_prefix!r}"
+            )
+        used = set(self.key_alphabet) | set(self.id_alphabet) | {self.reward_seeking_prefix, self.local_prefix}
+        if self.stop in used:
+            raise ValueError(f"stop ({self.stop!r}) may not appear in the alphabets or route prefixes")
+        return self
