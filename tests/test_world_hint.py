@@ -212,6 +212,7 @@ def test_default_world_shape():
         ({"local_transfer_length": 0.0}, "local_transfer_length"),
         ({"note_transfer_length": -1.0}, "note_transfer_length"),
         ({"geometry": "torus"}, "geometry"),
+        ({"geometry": "manifold", "dim": 1}, "dim"),
         ({"n_envz": 10}, "n_envz"),
     ],
 )

@@ -99,6 +99,8 @@ class HintWorldConfig(BaseModel):
         if set(self.key_alphabet) & set(self.id_alphabet):
             both = sorted(set(self.key_alphabet) & set(self.id_alphabet))
             raise ValueError(f"key_alphabet and id_alphabet must be disjoint; both contain {both}")
+        if self.geometry == "manifold" and self.dim < 2:
+            raise ValueError(f"dim must be >= 2 for geometry 'manifold' (a curve in R^d), got {self.dim}")
         if self.regional_key_chars > self.key_length:
             raise ValueError(
                 f"regional_key_chars ({self.regional_key_chars}) must be <= key_length ({self.key_length})"
