@@ -37,8 +37,8 @@ class CriticalResult:
 
     n_star: np.ndarray  # critical diversity; +inf where never crossed up to n_max
     crossed: np.ndarray  # bool: p_∞ exceeded the threshold at some N ≤ n_max
-    n_lo: np.ndarray  # final bracket: p_∞(n_lo) ≤ θ (or n_lo = 1 when N* = 1) …
-    n_hi: np.ndarray  # … and p_∞(n_hi) > θ
+    n_lo: np.ndarray  # final bracket: p_∞(n_lo) ≤ θ (n_lo = 1 when N* = 1; n_max when never crossed) …
+    n_hi: np.ndarray  # … and p_∞(n_hi) > θ (+inf when never crossed)
     threshold: float
     n_max: float
 
@@ -111,7 +111,8 @@ def critical_diversity(
     shape = problem.batch_shape
     return CriticalResult(
         n_star=n_star.reshape(shape), crossed=crossed.reshape(shape),
-        n_lo=np.where(at_one, 1.0, np.exp(lo)).reshape(shape), n_hi=np.exp(hi).reshape(shape),
+        n_lo=np.where(crossed, np.where(at_one, 1.0, np.exp(lo)), n_max).reshape(shape),
+        n_hi=np.where(crossed, np.exp(hi), np.inf).reshape(shape),
         threshold=threshold, n_max=n_max,
     )
 
