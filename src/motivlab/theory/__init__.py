@@ -1,21 +1,55 @@
-"""The behavioural-selection model: simulate, sweep, find the critical diversity, calibrate, fit."""
+"""The behavioural-selection model: simulate, sweep, find the critical diversity, calibrate, fit.
 
-from motivlab.theory.critical import CriticalResult, critical_diversity
-from motivlab.theory.dynamics import IntegratorConfig, Solution, final_propensity, simulate, vector_field
+Public API (imported lazily, so ``import motivlab.theory`` and the CLI start fast):
+
+* problem and integrators — :class:`Problem`, :class:`IntegratorConfig`, :func:`simulate`,
+  :func:`final_propensity`, :func:`vector_field`, :class:`Solution`;
+* critical diversity — :func:`critical_diversity`, :class:`CriticalResult`;
+* sweeps — :func:`learnability_heatmap`, :func:`diversity_sweep`, :func:`critical_curve`,
+  :func:`fit_loglog_slope`, :class:`SlopeFit`, :func:`log_grid`;
+* figures — :func:`make_figures`;
+* per-environment quantities — :func:`sigmoid`, :func:`skills`, :func:`expected_reward`,
+  :func:`reward_gradients`.
+
+The heterogeneous model lives in :mod:`motivlab.theory.heterogeneous`, fitting in
+:mod:`motivlab.theory.fit`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from motivlab.theory.model import expected_reward, reward_gradients, sigmoid, skills
-from motivlab.theory.params import Problem
 
-__all__ = [
-    "CriticalResult",
-    "IntegratorConfig",
-    "Problem",
-    "Solution",
-    "critical_diversity",
-    "expected_reward",
-    "final_propensity",
-    "reward_gradients",
-    "sigmoid",
-    "simulate",
-    "skills",
-    "vector_field",
-]
+_LAZY = {
+    "Problem": "params",
+    "IntegratorConfig": "dynamics",
+    "Solution": "dynamics",
+    "simulate": "dynamics",
+    "final_propensity": "dynamics",
+    "vector_field": "dynamics",
+    "CriticalResult": "critical",
+    "critical_diversity": "critical",
+    "SlopeFit": "sweeps",
+    "critical_curve": "sweeps",
+    "diversity_sweep": "sweeps",
+    "fit_loglog_slope": "sweeps",
+    "learnability_heatmap": "sweeps",
+    "log_grid": "sweeps",
+    "make_figures": "figures",
+}
+
+__all__ = ["expected_reward", "reward_gradients", "sigmoid", "skills", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"motivlab.theory.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'motivlab.theory' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,5 +1,230 @@
-"""Command line of motivlab.theory (filled in by its pillar)."""
+"""Command line of motivlab.theory: ``critical``, ``simulate``, ``sweep``, ``figures`` (+ ``fit`` if present).
+
+Examples (all run in CI)::
+
+    motivlab theory critical --p0 0.01 --sr0 0.5 --sl0 0.1 --json
+    motivlab theory simulate --p0 0.01 --n 20 --format csv --out traj.csv
+    motivlab theory sweep --p0 0.1,0.01,0.001 --n-max 1e5 --points 30 --out sweep
+    motivlab theory figures --out theory_figures --quick
+
+Numerical libraries are imported inside the commands so ``motivlab --help`` stays fast. Invalid
+input exits with code 2 and a message naming the parameter (``@user_errors``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, help="motivlab.theory commands")
+from motivlab._cli import user_errors
+from motivlab.errors import MotivlabInputError
+
+app = typer.Typer(no_args_is_help=True, help="The behavioural-selection model: simulate, sweep, critical diversity, figures.")
+
+# ------------------------------------------------------------------ shared options
+P0 = Annotated[float, typer.Option("--p0", help="Initial propensity p(0), in (0, 1).")]
+SR0 = Annotated[float, typer.Option("--sr0", help="Initial reward-seeking skill sR(0), in (0, 1).")]
+SL0 = Annotated[float, typer.Option("--sl0", help="Initial local skill sL(0), in (0, 1).")]
+ALPHA = Annotated[str, typer.Option("--alpha", help="Learnabilities AZ,AX,AY (each > 0).")]
+COUPLING = Annotated[str, typer.Option("--coupling", help="Off-diagonal transfer CZ,CX,CY (each in [0, 1]).")]
+COST = Annotated[float, typer.Option("--cost", help="Cost κ ≥ 0 of reward-seeking reasoning.")]
+LAM = Annotated[float, typer.Option("--lam", help="Coupled skills λ ≥ 0: sR = σ(x + λ y).")]
+NORMALIZE = Annotated[str, typer.Option("--normalize", help="'sum' over environments or 'mean' (fixed total batch).")]
+METHOD = Annotated[str, typer.Option("--method", help="Integrator: adaptive (default), adaptive_euler or euler.")]
+
+
+def _triple(name: str, text: str) -> tuple[float, float, float]:
+    """Parse ``"a,b,c"`` into three floats or raise an error naming the option."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3:
+        raise MotivlabInputError(f"{name} must be three comma-separated numbers (z, x, y), got {text!r}")
+    try:
+        return float(parts[0]), float(parts[1]), float(parts[2])
+    except ValueError:
+        raise MotivlabInputError(f"{name} must be three comma-separated numbers (z, x, y), got {text!r}") from None
+
+
+def _floats(name: str, text: str) -> list[float]:
+    try:
+        vals = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise MotivlabInputError(f"{name} must be comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise MotivlabInputError(f"{name} needs at least one value, got {text!r}")
+    return vals
+
+
+def _problem(p0: Any, sr0: float, sl0: float, alpha: str, coupling: str, cost: float, lam: float,
+             normalize: str, n: Any = 1.0) -> Any:
+    from motivlab.theory.params import Problem
+
+    az, ax, ay = _triple("--alpha", alpha)
+    cz, cx, cy = _triple("--coupling", coupling)
+    names = {"alpha_z": "--alpha (z)", "alpha_x": "--alpha (x)", "alpha_y": "--alpha (y)",
+             "c_z": "--coupling (z)", "c_x": "--coupling (x)", "c_y": "--coupling (y)", "kappa": "--cost", "lam": "--lam"}
+    try:
+        return Problem(p0=p0, sr0=sr0, sl0=sl0, alpha_z=az, alpha_x=ax, alpha_y=ay, c_z=cz, c_x=cx, c_y=cy,
+                       n=n, kappa=cost, lam=lam, normalize=normalize)  # type: ignore[arg-type]
+    except MotivlabInputError as exc:  # name the option the user typed, not the field
+        msg = str(exc)
+        for field, opt in names.items():
+            if msg.startswith(field + " "):
+                msg = f"{opt}: {msg}"
+        raise MotivlabInputError(msg) from None
+
+
+def _integrator(method: str) -> Any:
+    from motivlab.errors import check_choice
+    from motivlab.theory.dynamics import IntegratorConfig
+
+    check_choice("--method", method, ["adaptive", "adaptive_euler", "euler"])
+    return IntegratorConfig(method=method)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ critical
+@app.command("critical")
+@user_errors
+def critical_command(
+    p0: P0, sr0: SR0 = 0.5, sl0: SL0 = 0.1, alpha: ALPHA = "1,1,1", coupling: COUPLING = "1,1,0",
+    threshold: Annotated[float, typer.Option(help="Propensity threshold θ in (0, 1).")] = 0.5,
+    cost: COST = 0.0,
+    n_max: Annotated[float, typer.Option("--n-max", help="Largest N searched (> 1).")] = 1e7,
+    lam: LAM = 0.0, normalize: NORMALIZE = "sum",
+    rtol: Annotated[float, typer.Option(help="Relative accuracy of N*.")] = 1e-3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Critical diversity N*: the smallest N (real, homogeneous coupling) with p∞ > θ."""
+    from motivlab.theory.critical import critical_diversity
+
+    problem = _problem(p0, sr0, sl0, alpha, coupling, cost, lam, normalize)
+    config = _integrator("adaptive")
+    res = critical_diversity(problem, threshold=threshold, n_max=n_max, rtol=rtol, config=config)
+    n_star = res.tolist()
+    out = {
+        "n_star": n_star,
+        "crossed": bool(res.crossed),
+        "bracket": [float(res.n_lo), None if not res.crossed else float(res.n_hi)],
+        "threshold": res.threshold, "n_max": res.n_max, "rtol": rtol,
+        "inputs": {k: v for k, v in problem.as_dict().items() if k != "n"},
+        "integrator": config.model_dump(),
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+    elif n_star is None:
+        typer.echo(f"N* = none: p∞ stays ≤ {threshold} for every N ≤ {n_max:g}")
+    else:
+        typer.echo(f"N* = {n_star:.6g}  (p∞ crosses {threshold} between N = {float(res.n_lo):.6g} and {float(res.n_hi):.6g})")
+
+
+# ------------------------------------------------------------------ simulate
+@app.command("simulate")
+@user_errors
+def simulate_command(
+    p0: P0 = 0.01, sr0: SR0 = 0.5, sl0: SL0 = 0.1, alpha: ALPHA = "1,1,1", coupling: COUPLING = "1,1,0",
+    n: Annotated[float, typer.Option("--n", help="Number of environments (real, ≥ 1; 1 = single environment).")] = 1.0,
+    cost: COST = 0.0, lam: LAM = 0.0, normalize: NORMALIZE = "sum", method: METHOD = "adaptive",
+    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """One trajectory (t, p, sR, sL) of the homogeneous model, integrated to saturation."""
+    import pandas as pd
+
+    from motivlab.errors import check_choice
+    from motivlab.io import atomic_write_text
+    from motivlab.theory.dynamics import simulate
+
+    fmt = check_choice("--format", fmt, ["json", "csv"])
+    problem = _problem(p0, sr0, sl0, alpha, coupling, cost, lam, normalize, n=n)
+    sol = simulate(problem, _integrator(method), save_trajectory=True)
+    traj = sol.trajectory or {}
+    df = pd.DataFrame({k: traj[k][:, 0] for k in ("t", "p", "s_r", "s_l")}).drop_duplicates("t", keep="first")
+    if fmt == "csv":
+        text = df.to_csv(index=False)
+    else:
+        text = json.dumps({
+            "inputs": problem.as_dict(), "method": method,
+            "final": {"p": float(sol.p), "s_r": float(sol.s_r), "s_l": float(sol.s_l), "t": float(sol.t),
+                      "steps": int(sol.steps), "saturated": bool(sol.saturated)},
+            "trajectory": {k: df[k].tolist() for k in df.columns},
+        }) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        typer.echo(f"wrote {out} ({len(df)} time points; p∞ = {float(sol.p):.4g})", err=True)
+
+
+# ------------------------------------------------------------------ sweep
+@app.command("sweep")
+@user_errors
+def sweep_command(
+    p0: Annotated[str, typer.Option("--p0", help="Comma-separated initial propensities.")] = "0.1,0.01,0.001,0.0001",
+    sr0: SR0 = 0.5, sl0: SL0 = 0.1, alpha: ALPHA = "1,1,1", coupling: COUPLING = "1,1,0",
+    n_min: Annotated[float, typer.Option("--n-min", help="Smallest N (≥ 1).")] = 1.0,
+    n_max: Annotated[float, typer.Option("--n-max", help="Largest N.")] = 1e6,
+    points: Annotated[int, typer.Option("--points", help="Log-spaced N values.")] = 40,
+    cost: COST = 0.0, lam: LAM = 0.0, normalize: NORMALIZE = "sum", method: METHOD = "adaptive",
+    out: Annotated[Path | None, typer.Option("--out", help="Table path (writes .parquet and .csv); default: CSV on stdout.")] = None,
+) -> None:
+    """p∞ against N (log grid) for several p0: one batched integration, one tidy table."""
+    import numpy as np
+
+    from motivlab.errors import check_range
+    from motivlab.io import write_table
+    from motivlab.theory.sweeps import diversity_sweep, log_grid
+
+    p0s = np.array(_floats("--p0", p0))
+    check_range("--points", points, low=2, high=100_000)
+    check_range("--n-min", n_min, low=1.0)
+    check_range("--n-max", n_max, low=n_min, low_inclusive=False)
+    problems = _problem(p0s, sr0, sl0, alpha, coupling, cost, lam, normalize)
+    df = diversity_sweep(problems, log_grid(n_min, n_max, points), _integrator(method))
+    if out is None:
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    path = write_table(df, out)
+    typer.echo(f"wrote {path} and {path.with_suffix('.csv')} ({len(df)} rows)", err=True)
+
+
+# ------------------------------------------------------------------ figures
+@app.command("figures")
+@user_errors
+def figures_command(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (PNG, tables, index.html).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Small grids: figures 1–4 in seconds.")] = False,
+    only: Annotated[str, typer.Option("--only", help="Which figures, e.g. 134.")] = "12345",
+) -> None:
+    """Figures 1–5 of the theory pillar with the data behind each and one index.html."""
+    from motivlab.theory.figures import FIGURES, failed, make_figures
+
+    bad = sorted(set(only) - set(FIGURES))
+    if bad or not only:
+        raise MotivlabInputError(f"--only must be digits from {''.join(FIGURES)}, got {only!r}")
+    outputs = make_figures(out, quick=quick, which="".join(dict.fromkeys(only)))
+    for o in outputs:
+        if o.note:
+            typer.echo(f"{o.name}: {o.note.splitlines()[0]}", err=True)
+    typer.echo(f"wrote {out / 'index.html'}")
+    if failed(outputs):
+        raise typer.Exit(1)
+
+
+def _mount_optional(module: str, name: str) -> None:
+    """Mount a command another module provides (e.g. ``fit``), if that module is installed."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return
+    for attr in (f"{name}_command", "command", "main"):
+        fn = getattr(mod, attr, None)
+        if callable(fn):
+            app.command(name)(fn)
+            return
+
+
+_mount_optional("motivlab.theory.fit_cli", "fit")

@@ -66,7 +66,8 @@ def check_array_range(
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise MotivlabInputError(f"{name} must be a number or an array of numbers, got {value!r}") from None
-    lo_br, hi_br = ("[" if low_inclusive else "("), ("]" if high_inclusive else ")")
+    lo_br = "[" if low_inclusive and low is not None else "("
+    hi_br = "]" if high_inclusive and high is not None else ")"
     allowed = f"{lo_br}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi_br}"
     bad = ~np.isfinite(arr)
     if low is not None:
