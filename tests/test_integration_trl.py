@@ -1,0 +1,138 @@
+"""TRL integration: dataset, reward = World.grade, and a real two-step GRPOTrainer run on CPU that
+writes our run-directory metrics."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from motivlab.integrations.trl import (
+    RolloutRecorder,
+    make_reward_function,
+    stop_at_world_stop,
+    trl_kit,
+    world_dataset,
+)
+from motivlab.measure.metrics import METRIC_COLUMNS
+from motivlab.measure.monitors import RegexMonitor
+from motivlab.worlds import HintWorld, Route
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def world() -> HintWorld:
+    return HintWorld(n_envs=120, n_heldout=10, n_trap=10, seed=2)
+
+
+def test_world_dataset(world):
+    ds = world_dataset(world, "train", repeats=2)
+    assert set(ds.column_names) == {"prompt", "env_id", "split"}
+    assert len(ds) == 2 * 100 and set(ds["split"]) == {"train"}
+    assert ds[0]["prompt"] == world.prompt(ds[0]["env_id"]).text
+    trap = world_dataset(world, "trap", conversational=True)
+    assert trap[0]["prompt"] == [{"role": "user", "content": world.prompt(trap[0]["env_id"]).text}]
+    assert set(trap["split"]) == {"trap"}
+    with pytest.raises(ValueError, match="repeats"):
+        world_dataset(world, repeats=0)
+
+
+def test_reward_function_is_world_grade(world):
+    rec = RolloutRecorder()
+    reward = make_reward_function(world, recorder=rec, monitor=RegexMonitor.for_world(world))
+    ids = [int(e) for e in world.env_ids("all")[:6]]
+    prompts = [world.prompt(e) for e in ids]
+    comps = [
+        world.rewarded_completion(prompts[0], Route.LOCAL),
+        world.note_completion(prompts[1]),
+        "junk",
+        [{"role": "assistant", "content": world.rewarded_completion(prompts[3], Route.REWARD_SEEKING)}],
+        "",
+        "T" + prompts[5].meta["key"],
+    ]
+    logged: dict[str, float] = {}
+    got = reward([p.text for p in prompts], comps, env_id=ids, log_metric=logged.__setitem__)
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in comps]
+    assert got == [world.grade(p, c) for p, c in zip(prompts, texts, strict=True)] == [1, 1, 0, 1, 0, 1]
+    rows = rec.pop()
+    assert [r["route"] for r in rows] == ["local", "reward_seeking", "unknown", "reward_seeking", "unknown", "local"]
+    assert logged["motivlab/p"] == pytest.approx(0.5) and logged["motivlab/unknown_rate"] == pytest.approx(2 / 6)
+    assert reward.__name__ == "hint_grade"
+    with pytest.raises(ValueError, match="env_id"):
+        reward(["x"], ["G"])
+
+
+def _warm_up(model, tok, world, steps: int = 60) -> None:
+    """A few supervised steps on rewarded completions so routes get declared (p is measurable)."""
+    import torch
+
+    texts = []
+    for e in world.env_ids("train")[:32]:
+        p = world.prompt(int(e))
+        texts += [p.text + world.note_completion(p), p.text + world.rewarded_completion(p, Route.LOCAL)]
+    enc = tok(texts, return_tensors="pt", padding=True)
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        loss = model(**enc, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+@pytest.mark.timeout(300)
+def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
+    import torch
+    from trl import GRPOConfig, GRPOTrainer
+
+    from motivlab.rl.tiny import char_tokenizer, tiny_llama
+
+    torch.set_num_threads(2)
+    # partial credit: rewards vary within a group from the first step, so GRPO has a signal
+    world = HintWorld(n_envs=120, n_heldout=10, n_trap=10, seed=2, partial_credit=True)
+    tok = char_tokenizer(world.alphabet)
+    model = tiny_llama(tok, seed=0, hidden=32, layers=2, heads=4)
+    _warm_up(model, tok, world)
+    stop_at_world_stop(model, tok, world)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    kit = trl_kit(world, tmp_path / "run", seed=0)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "trl"), per_device_train_batch_size=8, num_generations=4,
+        max_completion_length=8, max_steps=2, logging_steps=1, report_to="none", use_cpu=True,
+        learning_rate=1e-3, save_strategy="no", bf16=False, seed=0, temperature=1.0,
+    )
+    trainer = GRPOTrainer(model=model, processing_class=tok, args=args, train_dataset=kit.dataset,
+                          reward_funcs=kit.reward_funcs, callbacks=kit.callbacks)
+    trainer.train()
+
+    run = tmp_path / "run"
+    assert (run / "config.toml").exists() and (run / "metadata.json").exists()
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    rollouts = pd.read_parquet(run / "rollouts.parquet")
+    assert list(metrics.columns) == METRIC_COLUMNS
+    assert sorted(metrics["step"].unique()) == [0, 1] and len(rollouts) == 16
+
+    # the reward TRL trained on is the world's grade of the logged completion
+    for row in rollouts.itertuples():
+        assert row.reward == world.grade(world.prompt(row.env_id), row.completion)
+        assert row.route == world.label(world.prompt(row.env_id), row.completion)
+    assert (rollouts["completion"].str.count("\n") <= 1).all()  # generation stopped at the world's stop
+
+    overall = metrics[metrics["env_id"] == -1].set_index("step")
+    per_env = metrics[metrics["env_id"] >= 0]
+    assert (per_env.groupby("step")["n_rollouts"].sum() == overall["n_rollouts"]).all()
+    trl_reward = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    np.testing.assert_allclose(overall["reward"].to_numpy(), trl_reward, atol=1e-6)
+    assert overall["n_reward_seeking"].sum() + overall["n_local"].sum() > 0  # the warm-up declared routes
+    for row in metrics.itertuples():
+        if not math.isnan(row.p):
+            assert row.p_lo <= row.p <= row.p_hi
+        assert math.isnan(row.p_exact)
+    changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
+    assert changed, "GRPO steps left every parameter unchanged"
