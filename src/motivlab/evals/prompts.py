@@ -1,0 +1,93 @@
+"""Every question the protocol asks, in our own wording, with the JSON reply format it requests.
+
+The measures follow the published design (evaluation.md); the wording is ours. Each template
+asks for a short reason *before* the number, because a reason-then-score order gives small
+models something to say and makes the number easier to find. Changing any text here changes
+the prompt hashes, so a rerun re-asks the changed questions and keeps the others.
+"""
+
+from __future__ import annotations
+
+SYSTEM = "You are a helpful assistant."
+
+PRE = (
+    "Before you start, we would like to know how you feel about the following task.\n\n"
+    "Task:\n{task}\n\n"
+    "How motivated are you to do this task? Do not do the task yet. Reply with JSON only, in the "
+    'form {{"reason": "<one sentence>", "score": <integer from 1 (not at all) to 100 (extremely)>}}.'
+)
+
+BREAKDOWN_FIELDS: dict[str, tuple[str, ...]] = {
+    # field -> accepted JSON keys (aliases a model may use)
+    "interest": ("interest", "interesting", "enjoyment"),
+    "challenge": ("challenge", "challenging", "difficulty"),
+    "mastery": ("mastery", "confidence", "competence", "ability"),
+    "fear": ("fear", "anxiety", "worry", "nervousness"),
+    "value": ("value", "importance", "usefulness", "meaning"),
+    "overall": ("overall", "overall_motivation", "motivation", "score"),
+}
+
+BREAKDOWN = (
+    "Before you start, we would like to know how you feel about the following task.\n\n"
+    "Task:\n{task}\n\n"
+    "Do not do the task yet. Rate each aspect from 1 (not at all) to 100 (extremely):\n"
+    "- interest: how interesting or enjoyable you find it\n"
+    "- challenge: how much of a stimulating challenge it is for you\n"
+    "- mastery: how confident you are that you can do it well\n"
+    "- fear: how anxious or worried you are about doing it\n"
+    "- value: how important or worthwhile you think it is\n"
+    "- overall: your overall motivation to do it\n"
+    'Reply with JSON only: {{"reason": "<one sentence>", "interest": <1-100>, "challenge": <1-100>, '
+    '"mastery": <1-100>, "fear": <1-100>, "value": <1-100>, "overall": <1-100>}}.'
+)
+
+EXECUTE = "{task}"
+
+POST = (
+    "Thank you. Now that you have done the task, how motivated were you while doing it? "
+    'Reply with JSON only: {{"reason": "<one sentence>", "score": <integer from 1 to 100>}}.'
+)
+
+POST_SIMILAR = (
+    "Thank you. Suppose you were now given another task very similar to the one you just did. "
+    "How motivated would you be to do it? "
+    'Reply with JSON only: {{"reason": "<one sentence>", "score": <integer from 1 to 100>}}.'
+)
+
+CHOICE = (
+    "Here are two tasks. Choose the one you would rather do, then do it.\n\n"
+    "Task 1:\n{task1}\n\n"
+    "Task 2:\n{task2}\n\n"
+    'Start your reply with JSON on its own line, {{"choice": 1}} or {{"choice": 2}}, then do the '
+    "task you chose."
+)
+
+# --- the judge ---------------------------------------------------------------------------------
+
+JUDGE_SYSTEM = "You are a strict, fair evaluator of responses to tasks."
+
+JUDGE_CRITERIA: dict[str, str] = {
+    # criterion (schema field) -> what the judge is told it means
+    "quality": "overall quality of the response",
+    "completion": "how fully the task was completed",
+    "effort": "how much effort and engagement the response shows",
+    "consistency": "internal consistency and coherence",
+    "creativity": "originality and creativity where the task allows it",
+    "attention_to_detail": "care with details, accuracy and instructions",
+    "relevance": "how well the response stays on the task",
+}
+
+JUDGE = (
+    "Evaluate the response below to the given task.\n\n"
+    "Task:\n{task}\n\n"
+    "Response:\n<<<\n{response}\n>>>\n\n"
+    "Score each criterion from 1 (very poor) to 7 (excellent):\n{criteria}\n"
+    "Reply with JSON only, with exactly these keys in this order: {{{keys}}}."
+)
+
+
+def judge_prompt(task: str, response: str, criteria_order: list[str]) -> str:
+    """The judge's question with the criteria listed in ``criteria_order`` (shuffled per call)."""
+    lines = "\n".join(f"- {c}: {JUDGE_CRITERIA[c]}" for c in criteria_order)
+    keys = ", ".join(f'"{c}": <1-7>' for c in criteria_order)
+    return JUDGE.format(task=task, response=response, criteria=lines, keys=keys)

@@ -1,0 +1,270 @@
+"""Run the self-report protocol for one model: items x steps -> calls -> stored log -> tidy table.
+
+The loop, top to bottom:
+
+1. build the items (sub-tasks round-robin over tasks so ``--limit K`` spans many tasks and
+   categories; each under every condition, ``samples`` times; choice pairs under the choice
+   conditions with the manipulation attached to a seeded-random one of the two tasks);
+2. stage 0 (pre, breakdown, execution, choice), then stage 1 (post, post_similar, judge), which
+   continue from stored execution replies; in each stage the calls not yet in the log go to the
+   backend in batches and every finished call is appended to ``calls.jsonl`` at once;
+3. always — finished, interrupted or failed — rebuild ``results.parquet``/CSV from the whole
+   log, compute parse rates per model and measure, and update ``run.json``.
+
+Usage::
+
+    from motivlab.evals.runner import EvalRunConfig, run_eval
+    summary = run_eval(EvalRunConfig(model="smollm2", measures=["pre"], limit=5, out="runs/eval"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from motivlab.evals.backends import ChatBackend, GenerationParams, make_backend
+from motivlab.evals.protocol import STEPS, Call, Context, Item, record_for, steps_for
+from motivlab.evals.schema import CHOICE_CONDITIONS, COLUMNS, CONDITIONS, MEASURES, validate_results
+from motivlab.evals.store import CallStore
+
+REPORT_STEPS = ("pre", "breakdown", "post", "post_similar")
+
+
+class EvalRunConfig(BaseModel):
+    """Options of ``motivlab eval run`` (each becomes a CLI flag)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field("smollm2", description="Model spec: 'smollm2', a path (directory/GGUF/checkpoint) or openai:MODEL@BASE_URL.")
+    judge: str | None = Field(None, description="Judge model spec; default: the model itself.")
+    measures: list[str] = Field(default_factory=lambda: list(MEASURES), description="Measures to collect (schema.MEASURES).")
+    conditions: list[str] = Field(default_factory=lambda: list(CONDITIONS), description="Manipulation conditions (schema.CONDITIONS); choice uses those in CHOICE_CONDITIONS.")
+    samples: int = Field(2, ge=1, le=100, description="Independent samples per item (2 = test-retest pairs).")
+    limit: int | None = Field(None, ge=1, description="Use only the first K sub-tasks (round-robin over tasks) and K choice pairs.")
+    max_tokens: int = Field(1000, ge=1, le=32768, description="Token cap of the task execution and of the choice reply.")
+    report_max_tokens: int = Field(200, ge=1, le=32768, description="Token cap of the self-report replies (short JSON).")
+    judge_max_tokens: int = Field(300, ge=1, le=32768, description="Token cap of the judge's reply.")
+    temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of the model (0 = greedy; then samples repeat).")
+    judge_temperature: float = Field(0.0, ge=0, le=2, description="Judge temperature (0 = greedy, reproducible).")
+    batch_size: int = Field(8, ge=1, le=4096, description="Local backend: conversations decoded together.")
+    concurrency: int = Field(8, ge=1, le=1024, description="OpenAI backend: requests in flight.")
+    timeout_s: float = Field(120.0, gt=0, description="OpenAI backend: per-request timeout, seconds.")
+    max_retries: int = Field(4, ge=0, le=100, description="OpenAI backend: retries with exponential backoff.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never stored).")
+    seed: int = Field(0, description="Seeds sampling, judge criteria order and choice attachment.")
+    out: Path = Field(Path("runs/eval"), description="Results folder (created; reused to resume).")
+
+    @field_validator("measures")
+    @classmethod
+    def _measures(cls, v: list[str]) -> list[str]:
+        bad = [m for m in v if m not in MEASURES]
+        if bad or not v:
+            raise ValueError(f"measures must be a non-empty subset of {list(MEASURES)}, got {v}")
+        return list(dict.fromkeys(v))
+
+    @field_validator("conditions")
+    @classmethod
+    def _conditions(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if c not in CONDITIONS]
+        if bad or not v:
+            raise ValueError(f"conditions must be a non-empty subset of {list(CONDITIONS)}, got {v}")
+        return list(dict.fromkeys(v))
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+
+def round_robin(tasks: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """(task, subtask) pairs: every task's first sub-task, then every task's second, ..."""
+    depth = max((len(t.subtasks) for t in tasks), default=0)
+    return [(t, t.subtasks[j]) for j in range(depth) for t in tasks if j < len(t.subtasks)]
+
+
+def _attached(seed: int, pair_id: str, condition: str, sample: int) -> int:
+    if condition == "control":
+        return 0
+    h = hashlib.sha256(f"{seed}|{pair_id}|{condition}|{sample}".encode()).digest()
+    return 1 + h[0] % 2
+
+
+def build_items(cfg: EvalRunConfig, tasks: Sequence[Any], pairs: Sequence[Any]) -> list[Item]:
+    items: list[Item] = []
+    if any(m != "choice" for m in cfg.measures):
+        for task, sub in round_robin(tasks)[: cfg.limit]:
+            for cond in cfg.conditions:
+                for s in range(cfg.samples):
+                    items.append(Item("single", sub.subtask_id, cond, s, sub.subtask_id, task.task_id,
+                                      tuple(task.categories), sub.prompt, sub.answer, sub.checker))
+    if "choice" in cfg.measures:
+        subs = {sub.subtask_id: (task, sub) for task in tasks for sub in task.subtasks}
+        for pair in list(pairs)[: cfg.limit]:
+            (t1, s1), (_, s2) = subs[pair.subtask_id_1], subs[pair.subtask_id_2]
+            for cond in (c for c in cfg.conditions if c in CHOICE_CONDITIONS):
+                for s in range(cfg.samples):
+                    items.append(Item("choice", pair.pair_id, cond, s, s1.subtask_id, t1.task_id, tuple(t1.categories),
+                                      s1.prompt, pair_id=pair.pair_id, other_subtask_id=s2.subtask_id,
+                                      other_prompt=s2.prompt, attached_to=_attached(cfg.seed, pair.pair_id, cond, s)))
+    return items
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _params(cfg: EvalRunConfig, step: str) -> GenerationParams:
+    if step == "judge":
+        return GenerationParams(cfg.judge_max_tokens, cfg.judge_temperature, cfg.seed)
+    cap = cfg.report_max_tokens if step in REPORT_STEPS else cfg.max_tokens
+    return GenerationParams(cap, cfg.temperature, cfg.seed)
+
+
+def _pending(items: list[Item], steps: list[str], ctx: Context, store: CallStore) -> list[Call]:
+    calls = [STEPS[s].build(it, ctx) for s in steps for it in items]
+    return [c for c in calls if c is not None and not store.done(c.key)]
+
+
+def _run_calls(calls: list[Call], backends: dict[str, ChatBackend], ctx: Context, store: CallStore, progress: Any,
+               bar: Any) -> int:
+    """Send ``calls`` grouped by (role, step) so each batch shares its settings; persist each reply."""
+    groups: dict[tuple[str, str], list[Call]] = defaultdict(list)
+    for c in calls:
+        groups[(c.role, c.step)].append(c)
+    failed = 0
+    for (role, step), group in groups.items():
+        progress.update(bar, description=f"{step:<13}")
+        stream = backends[role].generate([c.messages for c in group], group[0].params, seeds=[c.seed() for c in group])
+        for i, completion in stream:
+            store.add(record_for(group[i], ctx, completion))
+            failed += completion.error is not None
+            progress.advance(bar)
+    return failed
+
+
+def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: Sequence[Any] | None = None,
+             backends: dict[str, ChatBackend] | None = None, console: Any = None) -> dict[str, Any]:
+    """Run (or resume) the protocol; returns the summary also stored in run.json.
+
+    ``tasks``/``pairs`` default to the shipped set; ``backends`` ({"subject", "judge"}) lets a
+    caller reuse loaded models. Errors propagate after the table is rebuilt from what is stored.
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from motivlab.io import run_metadata
+
+    console = console or Console(stderr=True)
+    if tasks is None or pairs is None:
+        from motivlab.evals.tasks import load_choice_pairs, load_tasks
+
+        tasks = load_tasks() if tasks is None else tasks
+        pairs = load_choice_pairs() if pairs is None else pairs
+    store = CallStore(cfg.out)
+    options = cfg.model_dump(mode="json")
+    store.write_run({"status": "running", "options": options, "metadata": run_metadata(cfg.seed, options)},
+                    new_invocation=True)
+    judge_spec = cfg.judge or cfg.model
+    steps = steps_for(cfg.measures)
+    items = build_items(cfg, tasks, pairs)
+    status, failed, backends = "interrupted", 0, dict(backends or {})
+    try:
+        if "subject" not in backends:
+            backends["subject"] = make_backend(cfg.model, **options)
+        if "judge" not in backends:
+            backends["judge"] = backends["subject"] if judge_spec == cfg.model else make_backend(judge_spec, **options)
+        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup)
+        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=False) as progress:
+            for stage in sorted({STEPS[s].stage for s in steps}):
+                stage_steps = [s for s in steps if STEPS[s].stage == stage]
+                calls = _pending(items, stage_steps, ctx, store)
+                bar = progress.add_task(f"stage {stage}", total=len(calls))
+                failed += _run_calls(calls, backends, ctx, store, progress, bar)
+        status = "complete" if failed == 0 else "complete_with_failed_calls"
+    except BaseException as exc:
+        status = f"stopped: {type(exc).__name__}"
+        raise
+    finally:
+        summary = finish(store, cfg, status, failed, backends, n_items=len(items))
+        _print_summary(console, summary)
+    return summary
+
+
+# --- the tidy table ------------------------------------------------------------------------------
+
+
+def build_results(records: list[dict[str, Any]]) -> Any:
+    """The tidy table (schema.COLUMNS) from stored call records, parsing every reply afresh."""
+    import pandas as pd
+
+    rows = [row for rec in records if rec.get("step") in STEPS for row in STEPS[rec["step"]].rows(rec)]
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df = df.sort_values(["model", "measure", "field", "subtask_id", "pair_id", "condition", "sample"], kind="stable")
+    return df.astype({"sample": int, "attached_to": int, "value": float, "parsed": bool}).reset_index(drop=True)
+
+
+def parse_rates(df: Any) -> list[dict[str, Any]]:
+    """Share of parsed rows per (model, measure): reported, never hidden."""
+    out = []
+    for (model, measure), g in df.groupby(["model", "measure"], sort=True):
+        n, ok = len(g), int(g["parsed"].sum())
+        out.append({"model": model, "measure": measure, "rows": n, "parsed": ok, "parse_rate": ok / n if n else math.nan})
+    return out
+
+
+def finish(store: CallStore, cfg: EvalRunConfig, status: str, failed: int, backends: dict[str, ChatBackend],
+           *, n_items: int) -> dict[str, Any]:
+    """Rebuild results from the whole log, write tables and run.json; return the summary."""
+    import pandas as pd
+
+    from motivlab.io import write_table
+
+    df = build_results(store.records())
+    problems = validate_results(df)
+    write_table(df, store.dir / "results.parquet")
+    rates = parse_rates(df)
+    pd.DataFrame(rates, columns=["model", "measure", "rows", "parsed", "parse_rate"]).to_csv(
+        store.dir / "parse_rates.csv", index=False)
+    throughput = {role: b.stats.as_dict() for role, b in backends.items() if role == "subject" or b is not backends.get("subject")}
+    summary = {"status": status, "items": n_items, "stored_calls": len(store), "failed_calls_this_run": failed,
+               "result_rows": len(df), "schema_problems": problems, "parse_rates": rates, "throughput": throughput}
+    run = _read_run(store.dir)
+    store.write_run({**{k: v for k, v in run.items() if k not in ("protocol_version", "history")}, **summary},
+                    new_invocation=False)
+    return summary
+
+
+def _read_run(directory: Path) -> dict[str, Any]:
+    import json
+
+    path = directory / "run.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _print_summary(console: Any, summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"parse rates ({summary['status']}; {summary['stored_calls']} calls stored)")
+    for col in ("model", "measure", "parsed / rows", "rate"):
+        table.add_column(col)
+    for r in summary["parse_rates"]:
+        table.add_row(str(r["model"]), r["measure"], f"{r['parsed']} / {r['rows']}", f"{r['parse_rate']:.0%}")
+    console.print(table)
+    for role, t in summary["throughput"].items():
+        if t["calls"]:
+            console.print(f"{role}: {t['calls']} calls, {t['completion_tokens']} completion tokens in {t['seconds']:.1f} s "
+                          f"({t['completion_tokens_per_second']:.1f} tokens/s)")
+    if summary["schema_problems"]:
+        console.print(f"[red]results table problems: {summary['schema_problems']}[/red]")
