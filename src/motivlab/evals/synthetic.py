@@ -130,6 +130,26 @@ class SyntheticStudy:
     category_effects: dict[str, float]  # raw pre-task points per category dummy
     expected_retest: dict[str, float]  # model -> per-sample test-retest r of pre
     attach_rate: dict[str, float] = field(default_factory=dict)  # condition -> expected P(choose attached)
+    expected_category_r2: float = float("nan")  # population R² of per-task mean pre on category dummies
+
+    def expected_factor_r2(self) -> float:
+        """R² of the breakdown's overall mean on the best linear combination of the five components' means.
+
+        The analysis regresses on two rotated principal components of those five, which with this
+        simple structure span almost the same space, so this is its population value.
+        """
+        keys = [("breakdown", f) for f in ("interest", "challenge", "mastery", "fear", "value")]
+        s = self.config.samples
+
+        def w(k: tuple[str, str]) -> np.ndarray:
+            return np.array([LOADINGS[k][0].get(z, 0.0) for z in LATENTS])
+
+        x = np.array([w(k) for k in keys])  # (5, L)
+        cov = x @ x.T + np.diag([(LOADINGS[k][1] ** 2 + _round_var(k)) / s for k in keys])
+        y = w(("breakdown", "overall"))
+        c = x @ y
+        var_y = y @ y + (LOADINGS[("breakdown", "overall")][1] ** 2 + _round_var(("breakdown", "overall"))) / s
+        return float(c @ np.linalg.solve(cov, c) / var_y)
 
     def expected_correlation(self, m1: tuple[str, str], m2: tuple[str, str], model_index: int = 1) -> float:
         return expected_correlation(m1, m2, self.config.samples, _noise_overrides(self.config, model_index))
@@ -249,7 +269,23 @@ def simulate(config: SyntheticConfig | None = None) -> SyntheticStudy:
         w = np.array([LOADINGS[("pre", "score")][0].get(z, 0.0) for z in LATENTS])
         sd = _noise_overrides(cfg, k)[("pre", "score")]
         retest[f"sim-model-{k}"] = float(w @ w / (w @ w + sd**2 + _round_var(("pre", "score"))))
-    return SyntheticStudy(results, cfg, category_effects, retest, attach_rate)
+    study = SyntheticStudy(results, cfg, category_effects, retest, attach_rate)
+    study.expected_category_r2 = _expected_category_r2(cfg, tasks, beta, cat_matrix, g_raw.std())
+    return study
+
+
+def _expected_category_r2(cfg: SyntheticConfig, tasks: list, beta: np.ndarray, cat_matrix: np.ndarray,
+                          g_sd: float) -> float:
+    """Signal variance over tasks / (signal + expected noise variance of a task mean over models, sub-tasks, samples)."""
+    signal = (_A * _CG * (cat_matrix @ beta) / g_sd).var()
+    pre_w = LOADINGS[("pre", "score")][0]
+    task_var = pre_w["Ut"] ** 2
+    item_var = sum(v**2 for k, v in pre_w.items() if k not in ("G", "Ut"))
+    noise = np.mean([sd**2 for sd in (_noise_overrides(cfg, k)[("pre", "score")] for k in range(cfg.n_models))])
+    noise += _round_var(("pre", "score"))
+    n_sub = np.array([min(len(t.subtasks), cfg.subtasks_per_task) for t in tasks], dtype=float)
+    per_task = task_var + item_var / (cfg.n_models * n_sub) + noise / (cfg.n_models * n_sub * cfg.samples)
+    return float(signal / (signal + per_task.mean()))
 
 
 def _block(base: pd.DataFrame, model: str, condition: str, sample: int, measure: str, fld: str,
