@@ -1,0 +1,396 @@
+"""Fit the behavioural-selection model to measured trajectories: the bridge from RL runs to theory.
+
+Given ``p_i(t), sR_i(t), sL_i(t)`` (a :class:`~motivlab.theory.fit_data.Trajectories`, NaN =
+not observed), :class:`BehaviouralSelectionFit` estimates learnabilities ``α^z, α^x, α^y``
+(shared or per env), the transfer (homogeneous couplings ``c_k`` or, given env coordinates,
+transfer lengths ``ℓ_k`` with ``C = exp(-d²/2ℓ²)``) and each env's initial logits, by nonlinear
+least squares on the trajectories in *logit space* (observations and predictions clipped to
+``[clip, 1 - clip]`` first, so a measured 0 or 1 is finite). Residuals of missing entries are
+simply absent.
+
+*Time scale.* RL steps map to ODE time by an unknown factor; nothing is fixed to absorb it
+(unlike the theory's ``α^y = 1``). Learnabilities are reported **per RL step**: the latent
+``z_i`` moves by ``α^z_i Σ_j C_ij g_j`` per step. Only products ``α·t`` are identified, which is
+why no other normalisation is needed.
+
+*Forward model.* Explicit Euler on a fixed substep grid (``n_steps`` over the observed span),
+batched over parameter sets so that the finite-difference Jacobian is one vectorised
+integration (:mod:`motivlab.theory.fit_forward`). After the fit the same residuals are
+recomputed with 4× the substeps; ``discretisation_error_`` reports the largest change.
+
+*Optimiser.* Levenberg–Marquardt on the normal equations (:mod:`motivlab.theory.fit_solver`),
+started from a coarse batched grid over learnability scales and couplings.
+
+*Uncertainty.* ``"jacobian"``: ``cov = s² (JᵀJ)⁻¹`` in the unconstrained parameters (log α,
+logit c, log ℓ, initial logits), ``s²`` = residual sum of squares / (observations − free
+parameters); natural-scale stderrs by the delta method, 95 % intervals by transforming the
+unconstrained interval. ``"bootstrap"``: parametric bootstrap (simulate at the estimate, add
+Gaussian noise of the residual scale in logit space at the observed entries, refit).
+
+Usage::
+
+    fit = BehaviouralSelectionFit(coupling="homogeneous").fit(load_trajectories("runs/r1"))
+    fit.summary(); fit.predict(times); fit.predict_critical_diversity([1e-2, 1e-3])
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from scipy.special import expit, logit
+
+from motivlab.errors import MotivlabInputError, check_range
+from motivlab.theory.fit_data import QUANTITIES, Trajectories
+from motivlab.theory.fit_forward import (
+    critical_diversity,
+    euler_grid,
+    homogeneous_op,
+    integrate,
+    lengths_op,
+    pairwise_sq_dist,
+)
+from motivlab.theory.fit_params import INIT_NAMES, LATENTS, Layout
+from motivlab.theory.fit_solver import LMResult, levenberg_marquardt
+
+__all__ = ["BehaviouralSelectionFit", "FitConfig"]
+
+
+class FitConfig(BaseModel):
+    """Options of :class:`BehaviouralSelectionFit` (and ``motivlab theory fit``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    coupling: Literal["homogeneous", "lengths", "none"] = "homogeneous"
+    """Transfer model: one coupling ``c_k ∈ [0,1]`` per latent for every env pair; Gaussian
+    kernel with lengths ``ℓ_k`` over env coordinates (needs ``coords``); or no transfer (C = I)."""
+    shared_learnabilities: bool = True
+    """One ``α^k`` for all envs (3 parameters) or one per env (3N)."""
+    shared_initial: bool = False
+    """One set of initial logits for all envs (3 parameters) instead of one per env (3N)."""
+    kappa: float = Field(0.0, ge=0.0)
+    """Cost of reward-seeking reasoning ``κ`` (fixed input, not fitted)."""
+    lam: float = Field(0.0, ge=0.0)
+    """Coupled-skills extension ``sR = σ(x + λ y)`` (fixed input, not fitted)."""
+    normalize: Literal["sum", "mean"] = "sum"
+    """Transfer sums gradients over trained envs, or averages them (fixed total batch)."""
+    clip: float = Field(1e-3, gt=0.0, lt=0.5)
+    """Observations and predictions are clipped to ``[clip, 1 - clip]`` before the logit."""
+    n_steps: int = Field(200, ge=10, le=100_000)
+    """Euler substeps over the observed time span (at least one per observation interval)."""
+    fixed: dict[str, float] = Field(default_factory=dict)
+    """Parameters held at a given natural value, e.g. ``{"c_y": 0.0, "alpha_x": 0.01}``."""
+    uncertainty: Literal["jacobian", "bootstrap"] = "jacobian"
+    """Standard errors from the Jacobian at the optimum, or a parametric bootstrap."""
+    n_bootstrap: int = Field(50, ge=2, le=10_000)
+    """Bootstrap refits (only with ``uncertainty="bootstrap"``)."""
+    seed: int = 0
+    """Seed of the bootstrap noise."""
+    loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear"
+    """Loss on residuals (scipy's definitions, ``f_scale = 1`` logit); non-linear ones down-weight outliers."""
+    max_iter: int = Field(100, ge=1)
+    """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
+
+
+class _Problem:
+    """Observed data in the optimiser's terms: masked logits, Euler grid, batched residuals."""
+
+    def __init__(self, data: Trajectories, cfg: FitConfig, layout: Layout) -> None:
+        self.cfg, self.layout, self.data = cfg, layout, data
+        self.bound = float(logit(1.0 - cfg.clip))
+        obs = np.clip(logit(np.clip(data.stacked(), cfg.clip, 1 - cfg.clip)), -self.bound, self.bound)
+        self.mask = np.isfinite(data.stacked())  # (3, T, N)
+        self.obs_t = [obs[:, t][self.mask[:, t]] for t in range(data.n_times)]
+        sizes = [len(o) for o in self.obs_t]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.obs = np.concatenate(self.obs_t)  # (M,)
+        self.grid = euler_grid(data.times, cfg.n_steps)
+        self.sq_dist = pairwise_sq_dist(data.coords) if data.coords is not None else None
+
+    def coupling_op(self, cpar: np.ndarray | None):
+        if cpar is None:
+            return lambda g: g
+        return homogeneous_op(cpar) if self.layout.coupling == "homogeneous" else lengths_op(cpar, self.sq_dist)
+
+    def predicted_logits(self, theta_b: np.ndarray, grid=None) -> np.ndarray:
+        """(B, P_free) → clipped predicted logits at the observed entries, (B, M)."""
+        alpha, cpar, lat0 = self.layout.unpack(theta_b)
+        out = np.empty((lat0.shape[0], len(self.obs)))
+        states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
+                           kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
+        for t, state in enumerate(states):
+            pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
+            out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
+        return out
+
+    def residuals(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        return self.predicted_logits(theta[None])[0] - obs
+
+    def jacobian(self, theta: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals (M,) and forward-difference Jacobian (M, P), all perturbations in one batch."""
+        h = 1e-7 * (1.0 + np.abs(theta))
+        batch = np.vstack([theta, theta + np.diag(h)])
+        chunk = max(2, int(2e7 // max(1, len(self.obs))))  # bound memory at ~160 MB per chunk
+        pred = np.vstack([self.predicted_logits(batch[i:i + chunk]) for i in range(0, len(batch), chunk)])
+        return pred[0] - obs, ((pred[1:] - pred[0]) / h[:, None]).T
+
+    def cost_batch(self, theta_full: np.ndarray) -> np.ndarray:
+        r = self.predicted_logits(theta_full[:, self.layout.free]) - self.obs
+        return np.einsum("bm,bm->b", r, r)
+
+
+def _validate(data: Trajectories | pd.DataFrame, cfg: FitConfig) -> Trajectories:
+    if isinstance(data, pd.DataFrame):
+        data = Trajectories.from_frame(data)
+    if not isinstance(data, Trajectories):
+        raise MotivlabInputError(f"trajectories must be a Trajectories or a DataFrame, got {type(data).__name__}")
+    if data.n_times < 2:
+        raise MotivlabInputError(f"trajectories.times: need at least 2 observation times, got {data.n_times}")
+    for q, name in zip(QUANTITIES, ("propensity", "reward-seeking skill", "local skill"), strict=True):
+        if not np.isfinite(getattr(data, q)).any():
+            raise MotivlabInputError(f"trajectories.{q} has no observed value: the {name} cannot be fitted")
+    if cfg.coupling == "lengths" and data.coords is None:
+        raise MotivlabInputError("coupling='lengths' needs env coordinates (trajectories.coords / columns u0, u1, …)")
+    if cfg.coupling != "none" and data.n_envs < 2:
+        raise MotivlabInputError(f"coupling={cfg.coupling!r} needs at least 2 envs, got 1; use coupling='none'")
+    return data
+
+
+def _first_observed(data: Trajectories, clip: float) -> np.ndarray:
+    """(3, N) logit of each env's first observed value per quantity, NaN where never observed."""
+    stacked = data.stacked()
+    has = np.isfinite(stacked)
+    first = np.where(has.any(axis=1), has.argmax(axis=1), 0)
+    vals = np.take_along_axis(stacked, first[:, None, :], axis=1)[:, 0]
+    return np.where(has.any(axis=1), logit(np.clip(vals, clip, 1 - clip)), np.nan)
+
+
+class BehaviouralSelectionFit:
+    """Least-squares fit of the behavioural-selection ODE to trajectories (scikit-learn style).
+
+    ``BehaviouralSelectionFit(coupling="homogeneous", **options)``; options are the fields of
+    :class:`FitConfig`. After :meth:`fit`: ``params_`` / ``stderr_`` (name → float, or (N,) array
+    for per-env entries, natural scale), ``covariance_`` (free unconstrained parameters,
+    ``free_names_``), ``theta_`` / ``theta_stderr_`` (full unconstrained vector),
+    ``residual_rms_`` (logit units) and ``residual_rms_by_quantity_``, ``discretisation_error_``,
+    ``n_obs_``, ``n_free_``, ``success_``, ``message_``.
+    """
+
+    def __init__(self, coupling: str = "homogeneous", **options: object) -> None:
+        self.config = FitConfig(coupling=coupling, **options)
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, trajectories: Trajectories | pd.DataFrame) -> BehaviouralSelectionFit:
+        cfg = self.config
+        data = _validate(trajectories, cfg)
+        layout = Layout.build(data.env_ids, coupling=cfg.coupling, per_env_alpha=not cfg.shared_learnabilities,
+                              per_env_init=not cfg.shared_initial)
+        for name, value in cfg.fixed.items():
+            layout.fix(name, value)
+        self._init_defaults(layout, data)
+        problem = _Problem(data, cfg, layout)
+        if len(problem.obs) <= layout.n_free:
+            raise MotivlabInputError(
+                f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
+                "parameters; add time points or envs, or use shared_initial=True / fixed=…")
+        theta0 = self._grid_start(problem)[layout.free]
+        res = self._solve(problem, problem.obs, theta0)
+        self.data_, self.layout_, self._problem = data, layout, problem
+        self.success_, self.message_ = bool(res.success), str(res.message)
+        self.n_iterations_ = res.njev
+        self.n_obs_, self.n_free_ = len(problem.obs), layout.n_free
+        r = res.fun
+        self.residual_rms_ = float(np.sqrt(np.mean(r**2)))
+        which = np.concatenate([np.nonzero(problem.mask[:, t])[0] for t in range(data.n_times)])
+        self.residual_rms_by_quantity_ = {q: float(np.sqrt(np.mean(r[which == k] ** 2))) if (which == k).any()
+                                          else 0.0 for k, q in enumerate(QUANTITIES)}
+        fine = euler_grid(data.times, 4 * cfg.n_steps)
+        self.discretisation_error_ = float(np.max(np.abs(problem.predicted_logits(res.x[None], fine)[0] - r - problem.obs)))
+        s2 = float(r @ r) / max(1, len(r) - layout.n_free)
+        cov = self._bootstrap(problem, res.x, r) if cfg.uncertainty == "bootstrap" else _jacobian_cov(res.jac, s2)
+        self._set_estimates(layout, res.x, cov)
+        return self
+
+    def _init_defaults(self, layout: Layout, data: Trajectories) -> None:
+        """Start values from the data; pin initial conditions that no observation can identify."""
+        first = _first_observed(data, self.config.clip)  # (3, N)
+        for k, name in enumerate(INIT_NAMES):
+            idx = layout.block(name)
+            pooled = float(np.nanmedian(first[k]))
+            if len(idx) == 1:
+                layout.default[idx] = pooled
+                continue
+            layout.default[idx] = np.where(np.isfinite(first[k]), first[k], pooled)
+            for i in idx[~np.isfinite(first[k])]:
+                layout.fix_index(int(i), pooled)
+        n_tr = int(data.trained.sum())
+        span = float(data.times[-1] - data.times[0])
+        for k in LATENTS:
+            for prefix, value in (("c", logit(0.3)), ("ell", np.log(np.sqrt(np.median(_offdiag(data)) + 1e-12)))):
+                idx = layout.block(f"{prefix}_{k}")
+                layout.default[idx[layout.free[idx]]] = value
+            idx = layout.block(f"alpha_{k}")
+            layout.default[idx[layout.free[idx]]] = -np.log(span * (1 + 0.3 * (n_tr - 1)))
+
+    def _grid_start(self, problem: _Problem) -> np.ndarray:
+        """Coarse batched search: a common learnability scale, then each latent's α and transfer."""
+        layout, base = problem.layout, problem.layout.default.copy()
+        alpha_idx = [layout.block(f"alpha_{k}") for k in LATENTS]
+        cands = []
+        for s in np.linspace(-3.0, 3.0, 13):
+            th = base.copy()
+            for idx in alpha_idx:
+                th[idx] += s * layout.free[idx]
+            cands.append(th)
+        base = cands[int(np.argmin(problem.cost_batch(np.array(cands))))]
+        prefix = {"homogeneous": "c", "lengths": "ell", "none": None}[layout.coupling]
+        c_values = {"c": logit([0.02, 0.3, 0.9]), "ell": np.log([0.3, 1.0, 3.0]), None: [0.0]}[prefix]
+        best = base.copy()
+        for k, idx in zip(LATENTS, alpha_idx, strict=True):
+            cidx = layout.block(f"{prefix}_{k}") if prefix else np.array([], int)
+            cands = []
+            for s in np.linspace(-1.5, 1.5, 7):
+                for cv in c_values:
+                    th = base.copy()
+                    th[idx] += s * layout.free[idx]
+                    if cidx.size and layout.free[cidx].all():
+                        th[cidx] = cv if prefix == "c" else base[cidx] + cv
+                    cands.append(th)
+            win = cands[int(np.argmin(problem.cost_batch(np.array(cands))))]
+            best[idx] = win[idx]
+            if cidx.size:
+                best[cidx] = win[cidx]
+        return best
+
+    def _solve(self, problem: _Problem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
+        return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
+                                   loss=self.config.loss, max_iter=max_iter or self.config.max_iter)
+
+    def _bootstrap(self, problem: _Problem, theta: np.ndarray, resid: np.ndarray) -> np.ndarray:
+        from rich.progress import track
+
+        rng = np.random.default_rng(self.config.seed)
+        mean = problem.predicted_logits(theta[None])[0]
+        sigma = float(np.sqrt(resid @ resid / max(1, len(resid) - len(theta))))
+        draws = []
+        for _ in track(range(self.config.n_bootstrap), description="bootstrap refits", transient=True):
+            obs = np.clip(mean + rng.normal(0.0, sigma, mean.shape), -problem.bound, problem.bound)
+            draws.append(self._solve(problem, obs, theta, max_iter=max(10, self.config.max_iter // 2)).x)
+        return np.atleast_2d(np.cov(np.array(draws).T))
+
+    def _set_estimates(self, layout: Layout, theta_free: np.ndarray, cov: np.ndarray) -> None:
+        self.theta_ = layout.full(theta_free)[0]
+        self.covariance_ = cov
+        self.free_names_ = [f"{n}[{e}]" if e is not None else n
+                            for n, e, f in zip(layout.names, layout.env_ids, layout.free, strict=True) if f]
+        se = np.zeros_like(self.theta_)
+        se[layout.free] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        self.theta_stderr_ = se
+        nat = layout.natural(self.theta_)
+        deriv = np.where(np.asarray(layout.transforms) == "log", nat, nat * (1 - nat))
+        self._natural, self._natural_se = nat, deriv * se
+        lo, hi = layout.natural(self.theta_ - 1.96 * se), layout.natural(self.theta_ + 1.96 * se)
+        self._ci = (lo, hi)
+        self.params_, self.stderr_ = {}, {}
+        for name in dict.fromkeys(layout.names):
+            idx = layout.block(name)
+            self.params_[name], self.stderr_[name] = _pick(nat, idx), _pick(self._natural_se, idx)
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "theta_"):
+            raise MotivlabInputError("this BehaviouralSelectionFit is not fitted yet; call .fit(trajectories) first")
+
+    def summary(self) -> pd.DataFrame:
+        """One row per parameter: natural-scale estimate, stderr, 95 % interval, fixed flag."""
+        self._check_fitted()
+        lay = self.layout_
+        return pd.DataFrame({
+            "parameter": lay.names, "env_id": lay.env_ids, "estimate": self._natural, "stderr": self._natural_se,
+            "ci_low": self._ci[0], "ci_high": self._ci[1], "theta": self.theta_, "theta_stderr": self.theta_stderr_,
+            "transform": lay.transforms, "fixed": ~lay.free,
+        })
+
+    def predict(self, times: np.ndarray | list[float]) -> Trajectories:
+        """Model trajectories at ``times`` (RL steps, ≥ the first observed time), all envs."""
+        self._check_fitted()
+        data, prob = self.data_, self._problem
+        times = np.unique(np.asarray(times, dtype=float))
+        if times.size == 0 or not np.all(np.isfinite(times)) or times[0] < data.times[0]:
+            raise MotivlabInputError(f"times must be finite and ≥ the first observed time {data.times[0]}")
+        grid_t = np.unique(np.concatenate([[data.times[0]], times]))
+        dt = (data.times[-1] - data.times[0]) / self.config.n_steps
+        grid = euler_grid(grid_t, int(np.ceil((grid_t[-1] - grid_t[0]) / dt))) if grid_t.size > 1 else []
+        alpha, cpar, lat0 = self.layout_.unpack(self.theta_[self.layout_.free][None])
+        states = np.array([s[0] for s in integrate(lat0, alpha, prob.coupling_op(cpar), grid, trained=data.trained,
+                                                   kappa=self.config.kappa, lam=self.config.lam,
+                                                   normalize=self.config.normalize)])
+        states = states[np.searchsorted(grid_t, times)]  # (T, 3, N)
+        return Trajectories(times, expit(states[:, 0]), expit(states[:, 1] + self.config.lam * states[:, 2]),
+                            expit(states[:, 2]), env_ids=data.env_ids, coords=data.coords, trained=data.trained)
+
+    def mean_field_couplings(self) -> np.ndarray:
+        """``(c_z, c_x, c_y)``: fitted couplings, or mean off-diagonal kernel over the observed envs."""
+        self._check_fitted()
+        if self.config.coupling == "homogeneous":
+            return np.array([self.params_[f"c_{k}"] for k in LATENTS])
+        if self.config.coupling == "none":
+            return np.zeros(3)
+        d2 = _offdiag(self.data_)
+        return np.array([np.mean(np.exp(-d2 / (2 * self.params_[f"ell_{k}"] ** 2))) for k in LATENTS])
+
+    def predict_critical_diversity(self, p0: float | list[float] | np.ndarray, threshold: float = 0.5,
+                                   n_max: float = 1e7, horizon: float | None = None) -> np.ndarray:
+        """``N*(p0)``: fewest envs for which ``p`` exceeds ``threshold`` after ``horizon`` RL steps.
+
+        Homogeneous reduction with the fitted learnabilities (geometric mean over trained envs if
+        per env), the fitted couplings (for ``coupling="lengths"``: the mean-field coupling, i.e.
+        the mean off-diagonal kernel of the observed envs; an approximation) and the median
+        fitted initial skills. ``horizon`` defaults to the observed run's length. ``inf`` where
+        no ``N ≤ n_max`` suffices.
+        """
+        self._check_fitted()
+        p0 = np.atleast_1d(np.asarray(p0, dtype=float))
+        for v in p0:
+            check_range("p0", v, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        check_range("threshold", threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        check_range("n_max", n_max, low=1.0)
+        span = float(self.data_.times[-1] - self.data_.times[0])
+        horizon = span if horizon is None else check_range("horizon", horizon, low=0.0, low_inclusive=False)
+        tr = self.data_.trained
+        alpha = np.array([np.exp(np.mean(np.log(np.atleast_1d(self.params_[f"alpha_{k}"])[tr] if not
+                          self.config.shared_learnabilities else self.params_[f"alpha_{k}"]))) for k in LATENTS])
+        x0 = float(np.median(np.atleast_1d(self.theta_[self.layout_.block("s_r_init")])))
+        y0 = float(np.median(np.atleast_1d(self.theta_[self.layout_.block("s_l_init")])))
+        return critical_diversity(p0, alpha, self.mean_field_couplings(), (x0, y0), horizon, threshold=threshold,
+                                  n_max=n_max, kappa=self.config.kappa, lam=self.config.lam,
+                                  normalize=self.config.normalize)
+
+
+def _pick(values: np.ndarray, idx: np.ndarray) -> float | np.ndarray:
+    return float(values[idx[0]]) if len(idx) == 1 else values[idx].copy()
+
+
+def _offdiag(data: Trajectories) -> np.ndarray:
+    """Squared distances between distinct envs (a single 1.0 without coordinates)."""
+    if data.coords is None or data.n_envs < 2:
+        return np.array([1.0])
+    d2 = pairwise_sq_dist(data.coords)
+    return d2[~np.eye(len(d2), dtype=bool)]
+
+
+def _jacobian_cov(jac: np.ndarray, s2: float) -> np.ndarray:
+    """``s² (JᵀJ)⁻¹`` by eigen-decomposition of the small ``P × P`` matrix ``JᵀJ``.
+
+    Eigenvalues are floored at 1e-14 of the largest, so unidentified directions get a huge
+    (finite) variance, never zero. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory and
+    ~M·P² flops, which matters for thousands of residuals.
+    """
+    jac = np.asarray(jac.todense() if hasattr(jac, "todense") else jac)
+    ev, vec = np.linalg.eigh(jac.T @ jac)
+    ev = np.maximum(ev, max(float(ev.max()), 1e-300) * 1e-14)
+    return s2 * (vec / ev) @ vec.T

@@ -1,0 +1,197 @@
+"""Observed trajectories ``p_i(t), sR_i(t), sL_i(t)`` for the fitter, and the loaders that make them.
+
+A :class:`Trajectories` is a wide, validated view of a run: ``T`` observation times (RL steps)
+by ``N`` environments, NaN wherever an entry was not observed (a route with no rollouts in that
+step leaves ``s_r``/``s_l`` NaN; an env not evaluated in a step leaves everything NaN). It is
+the fitter's input and the output of :meth:`BehaviouralSelectionFit.predict`.
+
+Two file formats are read by :func:`load_trajectories`:
+
+* a run directory (or its ``metrics.parquet``) from ``motivlab train``: one row per
+  ``(step, env_id)``; overall rows (``env_id = -1``) are ignored; by default the exact
+  (teacher-forced) measurement is used wherever it exists and the sampled one elsewhere;
+  envs whose ``split`` is ``"train"`` are marked as *trained* (they send gradient through the
+  transfer matrix), the others only receive transfer;
+* a tidy CSV/Parquet with columns ``t, env_id, p, s_r, s_l`` and optional env coordinates
+  ``u0, u1, …`` (constant per env) and an optional boolean ``trained`` column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from motivlab.errors import MotivlabInputError, check_choice
+
+__all__ = ["QUANTITIES", "Trajectories", "load_trajectories"]
+
+QUANTITIES = ("p", "s_r", "s_l")  # propensity, reward-seeking skill, local skill
+Source = Literal["auto", "exact", "sampled"]
+_COORD = re.compile(r"^u(\d+)$")
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """``T`` times × ``N`` envs of observed ``p``, ``s_r``, ``s_l`` (NaN = not observed).
+
+    Fields: ``times`` (T,) strictly increasing, in RL steps; ``p``, ``s_r``, ``s_l`` (T, N) in
+    [0, 1] or NaN; ``env_ids`` (N,) distinct ints; ``coords`` (N, d) env coordinates or None;
+    ``trained`` (N,) bool, True for envs that are trained on (default: all).
+    """
+
+    times: np.ndarray
+    p: np.ndarray
+    s_r: np.ndarray
+    s_l: np.ndarray
+    env_ids: np.ndarray | None = None
+    coords: np.ndarray | None = None
+    trained: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        times = np.asarray(self.times, dtype=float)
+        if times.ndim != 1 or times.size < 1:
+            raise MotivlabInputError(f"times must be a non-empty 1-D array, got shape {times.shape}")
+        if not np.all(np.isfinite(times)) or np.any(np.diff(times) <= 0):
+            raise MotivlabInputError("times must be finite and strictly increasing")
+        shape = None
+        for name in QUANTITIES:
+            a = np.asarray(getattr(self, name), dtype=float)
+            if a.ndim == 1:
+                a = a[:, None]
+            if a.ndim != 2 or a.shape[0] != times.size:
+                raise MotivlabInputError(f"{name} must have shape (T, N) with T = {times.size} times, got {a.shape}")
+            if shape is not None and a.shape != shape:
+                raise MotivlabInputError(f"{name} has shape {a.shape} but p has shape {shape}")
+            shape = a.shape
+            bad = np.isfinite(a) & ((a < 0) | (a > 1)) | np.isinf(a)
+            if bad.any():
+                raise MotivlabInputError(f"{name} values must be in [0, 1] (or NaN = missing), got {a[bad][:3].tolist()}")
+            object.__setattr__(self, name, a)
+        n = shape[1]
+        env_ids = np.arange(n) if self.env_ids is None else np.asarray(self.env_ids)
+        if env_ids.shape != (n,) or len(np.unique(env_ids)) != n:
+            raise MotivlabInputError(f"env_ids must be {n} distinct values, got shape {env_ids.shape}")
+        trained = np.ones(n, dtype=bool) if self.trained is None else np.asarray(self.trained, dtype=bool)
+        if trained.shape != (n,) or not trained.any():
+            raise MotivlabInputError(f"trained must be {n} booleans with at least one True")
+        coords = self.coords
+        if coords is not None:
+            coords = np.asarray(coords, dtype=float)
+            coords = coords[:, None] if coords.ndim == 1 else coords
+            if coords.ndim != 2 or coords.shape[0] != n or not np.all(np.isfinite(coords)):
+                raise MotivlabInputError(f"coords must be a finite (N={n}, d) array, got shape {coords.shape}")
+        object.__setattr__(self, "times", times)
+        object.__setattr__(self, "env_ids", env_ids)
+        object.__setattr__(self, "trained", trained)
+        object.__setattr__(self, "coords", coords)
+
+    @property
+    def n_envs(self) -> int:
+        return self.p.shape[1]
+
+    @property
+    def n_times(self) -> int:
+        return self.times.size
+
+    def stacked(self) -> np.ndarray:
+        """``(3, T, N)``: p, s_r, s_l in that order."""
+        return np.stack([self.p, self.s_r, self.s_l])
+
+    def n_observed(self) -> int:
+        return int(np.isfinite(self.stacked()).sum())
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy table ``t, env_id, p, s_r, s_l`` (+ ``trained``, ``u0…``), the loader's own format."""
+        t_idx, e_idx = np.meshgrid(np.arange(self.n_times), np.arange(self.n_envs), indexing="ij")
+        df = pd.DataFrame({"t": self.times[t_idx.ravel()], "env_id": self.env_ids[e_idx.ravel()]})
+        for name in QUANTITIES:
+            df[name] = getattr(self, name).ravel()
+        df["trained"] = self.trained[e_idx.ravel()]
+        if self.coords is not None:
+            for k in range(self.coords.shape[1]):
+                df[f"u{k}"] = self.coords[e_idx.ravel(), k]
+        return df
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, *, time_col: str = "t") -> Trajectories:
+        """Pivot a tidy table (one row per time and env) into a :class:`Trajectories`."""
+        missing = [c for c in (time_col, "env_id", *QUANTITIES) if c not in df.columns]
+        if missing:
+            raise MotivlabInputError(f"trajectory table is missing column(s) {missing}; has {list(df.columns)}")
+        dup = df.duplicated([time_col, "env_id"])
+        if dup.any():
+            row = df.loc[dup, [time_col, "env_id"]].iloc[0].tolist()
+            raise MotivlabInputError(f"trajectory table has duplicate ({time_col}, env_id) rows, e.g. {row}")
+        times = np.sort(df[time_col].unique().astype(float))
+        env_ids = np.sort(df["env_id"].unique())
+        wide = {q: df.pivot(index=time_col, columns="env_id", values=q).reindex(index=times, columns=env_ids)
+                for q in QUANTITIES}
+        per_env = df.groupby("env_id").first().reindex(env_ids)
+        coord_cols = sorted((c for c in df.columns if _COORD.match(str(c))), key=lambda c: int(c[1:]))
+        coords = per_env[coord_cols].to_numpy(float) if coord_cols else None
+        if coord_cols and (df.groupby("env_id")[coord_cols].nunique() > 1).any().any():
+            raise MotivlabInputError(f"coordinate columns {coord_cols} must be constant within each env_id")
+        trained = per_env["trained"].to_numpy(bool) if "trained" in df.columns else None
+        return cls(times, *(wide[q].to_numpy(float) for q in QUANTITIES),
+                   env_ids=env_ids, coords=coords, trained=trained)
+
+
+def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
+    """Run-directory ``metrics.parquet`` → tidy ``t, env_id, p, s_r, s_l, trained``."""
+    need = ["step", "env_id"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise MotivlabInputError(f"metrics table is missing column(s) {missing}")
+    df = df[df["env_id"] >= 0]
+    if df.empty:
+        raise MotivlabInputError("metrics table has no per-environment rows (env_id >= 0)")
+    out = pd.DataFrame({"t": df["step"].astype(float), "env_id": df["env_id"].astype(int)})
+    for q in QUANTITIES:
+        exact = df[f"{q}_exact"] if f"{q}_exact" in df.columns else pd.Series(np.nan, index=df.index)
+        sampled = df[q] if q in df.columns else pd.Series(np.nan, index=df.index)
+        pick = {"auto": exact.fillna(sampled), "exact": exact, "sampled": sampled}[source]
+        out[q] = pick.astype(float)
+    if out[list(QUANTITIES)].notna().sum().sum() == 0:
+        raise MotivlabInputError(f"metrics table has no {source} measurements of p, s_r or s_l")
+    if "split" in df.columns and (df["split"] == "train").any():
+        out["trained"] = (df["split"] == "train").to_numpy()
+    # Steps where no env was measured at all carry no information; drop them.
+    keep = out.groupby("t")[list(QUANTITIES)].transform(lambda s: s.notna().any()).any(axis=1)
+    return out[keep]
+
+
+def load_trajectories(
+    path: str | Path,
+    *,
+    source: Source = "auto",
+    splits: list[str] | None = None,
+) -> Trajectories:
+    """Read trajectories from a run directory, its ``metrics.parquet``, or a tidy CSV/Parquet table.
+
+    ``source`` (run metrics only): ``"auto"`` takes the exact measurement where present and the
+    sampled one elsewhere, ``"exact"``/``"sampled"`` use only one kind. ``splits`` keeps only
+    rows whose ``split`` is listed (default: all splits).
+    """
+    check_choice("source", source, ("auto", "exact", "sampled"))
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"no trajectory file at {path} (expected a run directory, .parquet or .csv)")
+    readers = {".parquet": pd.read_parquet, ".csv": pd.read_csv}
+    suffix = check_choice("trajectory file suffix", path.suffix.lower(), readers)
+    df = readers[suffix](path)
+    if splits is not None:
+        if "split" not in df.columns:
+            raise MotivlabInputError("splits was given but the table has no 'split' column")
+        df = df[df["split"].isin(splits)]
+        if df.empty:
+            raise MotivlabInputError(f"no rows with split in {splits}")
+    if "step" in df.columns and "t" not in df.columns:
+        df = _metrics_to_tidy(df, source)
+    return Trajectories.from_frame(df)

@@ -1,0 +1,92 @@
+"""Levenberg–Marquardt on the normal equations, with robust losses by reweighting.
+
+Why not ``scipy.optimize.least_squares``: its trust-region solver factorises the tall ``M × P``
+Jacobian every iteration (an SVD, or hundreds of LSMR mat-vecs), which dominated the fit time
+(12 s per SVD for 15,000 × 156 on a loaded 2-core machine). Here each iteration forms the small
+``P × P`` matrix ``JᵀWJ`` once and solves damped normal equations for as many trial steps as
+needed. Robust losses (scipy's definitions, ``f_scale = 1``) enter as iteratively reweighted
+least squares: weights ``ρ'(r²)`` at the current iterate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LMResult", "levenberg_marquardt"]
+
+# s = r² → (ρ(s), ρ'(s)); the cost is ½ Σ ρ(r²)
+_LOSSES: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
+    "linear": lambda s: (s, np.ones_like(s)),
+    "soft_l1": lambda s: (2.0 * (np.sqrt(1.0 + s) - 1.0), 1.0 / np.sqrt(1.0 + s)),
+    "huber": lambda s: (np.where(s <= 1.0, s, 2.0 * np.sqrt(s) - 1.0), np.where(s <= 1.0, 1.0, 1.0 / np.sqrt(s))),
+    "cauchy": lambda s: (np.log1p(s), 1.0 / (1.0 + s)),
+}
+
+
+@dataclass
+class LMResult:
+    x: np.ndarray  # (P,) solution
+    fun: np.ndarray  # (M,) raw residuals at x
+    jac: np.ndarray  # (M, P) Jacobian at x, rows scaled by sqrt(ρ'(r²))
+    cost: float
+    success: bool
+    message: str
+    nfev: int
+    njev: int
+
+
+def levenberg_marquardt(
+    fun: Callable[[np.ndarray], np.ndarray],
+    jac: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    x0: np.ndarray,
+    *,
+    loss: str = "linear",
+    max_iter: int = 100,
+    ftol: float = 1e-9,
+    xtol: float = 1e-9,
+) -> LMResult:
+    """Minimise ``½ Σ ρ(r(x)²)``; ``jac(x)`` returns ``(r(x), J(x))`` so the base residual is reused."""
+    rho = _LOSSES[loss]
+    x = np.asarray(x0, dtype=float).copy()
+    lam, nfev, njev = 1e-3, 0, 0
+    message, success = "maximum number of iterations reached", False
+    for _ in range(max_iter):
+        r, J = jac(x)
+        njev += 1
+        val, w = rho(r**2)
+        cost = 0.5 * float(val.sum())
+        Jw = J * np.sqrt(w)[:, None]
+        H = Jw.T @ Jw  # (P, P)
+        g = J.T @ (w * r)
+        diag = np.maximum(np.diag(H), 1e-12 * max(1.0, float(np.diag(H).max())))
+        while True:
+            try:
+                step = -np.linalg.solve(H + lam * np.diag(diag), g)
+            except np.linalg.LinAlgError:
+                step = np.full_like(x, np.nan)
+            trial = x + step
+            r_new = fun(trial) if np.all(np.isfinite(step)) else np.full_like(r, np.nan)
+            nfev += 1
+            new_cost = 0.5 * float(rho(r_new**2)[0].sum()) if np.all(np.isfinite(r_new)) else np.inf
+            if new_cost < cost:
+                lam = max(lam / 3.0, 1e-12)
+                break
+            lam *= 4.0
+            if lam > 1e12:
+                break
+        if lam > 1e12:
+            message, success = "no further decrease (damping limit): a local minimum", True
+            break
+        x = trial
+        if cost - new_cost <= ftol * cost:
+            message, success = "relative cost decrease below ftol", True
+            break
+        if np.max(np.abs(step) / (xtol + np.abs(x))) <= xtol:
+            message, success = "step size below xtol", True
+            break
+    r, J = jac(x)
+    val, w = rho(r**2)
+    return LMResult(x, r, J * np.sqrt(w)[:, None], 0.5 * float(val.sum()), success, message, nfev, njev + 1)
