@@ -67,3 +67,19 @@ def test_initial_state_reproduces_initial_skills_with_lambda() -> None:
     assert sigmoid(z) == pytest.approx(0.2)
     assert sigmoid(x + 0.8 * y) == pytest.approx(0.7)
     assert sigmoid(y) == pytest.approx(0.3)
+
+
+def test_sample_problems_reproducible_and_centred() -> None:
+    from motivlab.theory.params import sample_problems
+
+    base = Problem(p0=0.01, n=np.array([1.0, 10.0]))
+    a = sample_problems(base, np.random.default_rng(3), 2000, sigma_alpha=(0.5, 0.0, 0.2), sigma_logit=(0.3, 0, 0))
+    b = sample_problems(base, np.random.default_rng(3), 2000, sigma_alpha=(0.5, 0.0, 0.2), sigma_logit=(0.3, 0, 0))
+    assert a.batch_shape == (2000, 2)
+    np.testing.assert_array_equal(a.alpha_z, b.alpha_z)
+    assert np.median(a.alpha_z) == pytest.approx(1.0, rel=0.1) and np.all(a.alpha_x == 1.0)
+    assert np.median(a.p0) == pytest.approx(0.01, rel=0.1) and np.all(a.sr0 == 0.5)
+    same = sample_problems(base, np.random.default_rng(0), 3)
+    np.testing.assert_array_equal(same.p0, 0.01)
+    with pytest.raises(ValueError, match="sigma_alpha"):
+        sample_problems(base, np.random.default_rng(0), 3, sigma_alpha=(-1.0, 0, 0))

@@ -2,7 +2,7 @@
 
 Public API (imported lazily, so ``import motivlab.theory`` and the CLI start fast):
 
-* problem and integrators — :class:`Problem`, :class:`IntegratorConfig`, :func:`simulate`,
+* problem and integrators — :class:`Problem`, :func:`sample_problems`, :class:`IntegratorConfig`, :func:`simulate`,
   :func:`final_propensity`, :func:`vector_field`, :class:`Solution`;
 * critical diversity — :func:`critical_diversity`, :class:`CriticalResult`;
 * sweeps — :func:`learnability_heatmap`, :func:`diversity_sweep`, :func:`critical_curve`,
@@ -24,6 +24,7 @@ from motivlab.theory.model import expected_reward, reward_gradients, sigmoid, sk
 
 _LAZY = {
     "Problem": "params",
+    "sample_problems": "params",
     "IntegratorConfig": "dynamics",
     "Solution": "dynamics",
     "simulate": "dynamics",

@@ -205,7 +205,9 @@ def figure4(out: Path, quick: bool, on_round: Callable[[int, int], None] | None 
         [write_table(crit, out / "fig4_n_star_vs_p0"), write_table(slopes, out / "fig4_slopes")],
         "N* against p0 in log-log axes with OLS slopes and 95 % t intervals. Local-skill transfer c_y "
         "raises N* and, below some p0, removes the crossing altogether (no N* up to n_max = 1e7): "
-        "diversity then also spreads the local skill. A larger skill gap lowers N*.", slopes,
+        "diversity then also spreads the local skill. For c_y > 0 the curve bends upward before the "
+        "crossing disappears, so its OLS slope summarises a curve rather than measuring a power law. "
+        "A larger skill gap lowers N*.", slopes,
     )
 
 

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 from motivlab.errors import MotivlabInputError, check_choice
 from motivlab.theory.model import logit
 
-__all__ = ["Normalize", "Problem", "check_array_range"]
+__all__ = ["Normalize", "Problem", "check_array_range", "sample_problems"]
 
 Normalize = Literal["sum", "mean"]
 
@@ -158,3 +158,33 @@ class Problem:
         out: dict[str, Any] = {name: np.asarray(getattr(self, name)).tolist() for name in _RANGES}
         out["normalize"] = self.normalize
         return out
+
+
+def sample_problems(
+    base: Problem,
+    rng: np.random.Generator,
+    draws: int,
+    *,
+    sigma_alpha: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    sigma_logit: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> Problem:
+    """``draws`` random variants of ``base`` along a new leading batch axis: ``(draws, *base.batch)``.
+
+    The heterogeneity of the heterogeneous model applied *per draw* (every environment of one draw
+    stays identical, so the homogeneous reduction still holds): ``log α^k ~ N(log α^k, σ_k²)`` and
+    initial logits ``z0, x0, y0 ~ N(logit(p0), ·)``, ``N(logit(sR0), ·)``, ``N(logit(sL0), ·)``.
+    Use it to propagate uncertainty about learnabilities or initial conditions into ``p_∞`` or
+    ``N*``. Environment-to-environment heterogeneity is :mod:`motivlab.theory.heterogeneous`.
+    """
+    draws = int(check_array_range("draws", draws, low=1))
+    sa = [float(check_array_range(f"sigma_alpha[{i}]", v, low=0.0)) for i, v in enumerate(sigma_alpha)]
+    sl = [float(check_array_range(f"sigma_logit[{i}]", v, low=0.0)) for i, v in enumerate(sigma_logit)]
+    shape = (draws, *base.batch_shape)
+    fields: dict[str, Any] = {name: np.broadcast_to(getattr(base, name), shape) for name in _RANGES}
+    for name, sigma in zip(("alpha_z", "alpha_x", "alpha_y"), sa, strict=True):
+        if sigma > 0:  # σ = 0 leaves the value bit-identical (and draws nothing)
+            fields[name] = fields[name] * np.exp(sigma * rng.standard_normal(shape))
+    for name, sigma in zip(("p0", "sr0", "sl0"), sl, strict=True):
+        if sigma > 0:
+            fields[name] = 1.0 / (1.0 + np.exp(-(logit(fields[name]) + sigma * rng.standard_normal(shape))))
+    return Problem(**fields, normalize=base.normalize)
