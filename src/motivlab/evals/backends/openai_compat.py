@@ -63,6 +63,8 @@ class OpenAIBackend:
                     temperature=params.temperature, seed=seed,
                 )
                 return self._completion(resp, time.perf_counter() - t0)
+            except BackendError:
+                raise
             except (self._openai.BadRequestError, self._openai.UnprocessableEntityError) as exc:
                 # this one call is at fault (e.g. too long for the context): record it, go on
                 return Completion(text="", completion_tokens=0, error=self._describe(exc),
