@@ -80,6 +80,10 @@ def choice(df: pd.DataFrame, items: pd.DataFrame) -> Section:
         return sec
     frame, counts = choice_frame(df, items)
     sec.tables["choice_counts"] = pd.DataFrame([counts])
+    if counts["no_pre_score"]:
+        sec.skipped.append(
+            f"{counts['no_pre_score']} choice rows dropped: no control pre-task score for one of their two "
+            "sub-tasks (collect pre-task reports for every sub-task that appears in a choice pair)")
     ctrl = frame[frame["condition"] == "control"]
     logits, gaps = [], []
     for model, sub in [*ctrl.groupby("model", sort=True), ("pooled", ctrl)]:

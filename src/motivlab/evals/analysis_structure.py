@@ -56,6 +56,19 @@ def _category_dummies(task_cats: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({c: sets.apply(lambda s, c=c: float(c in s)) for c in order}, index=task_cats.index)
 
 
+def _collinear_columns(x: pd.DataFrame) -> list[str]:
+    """Columns that add no rank to [1, earlier columns] (e.g. two categories always together)."""
+    kept = np.ones((len(x), 1))
+    dropped = []
+    for c in x.columns:
+        trial = np.column_stack([kept, x[c].to_numpy()])
+        if np.linalg.matrix_rank(trial) > kept.shape[1]:
+            kept = trial
+        else:
+            dropped.append(c)
+    return dropped
+
+
 def _category_ols(task_means: pd.DataFrame) -> tuple[dict, pd.DataFrame, list[str]]:
     """OLS of task mean on category dummies; constant dummies are dropped (and said so)."""
     skipped = []
@@ -64,6 +77,10 @@ def _category_ols(task_means: pd.DataFrame) -> tuple[dict, pd.DataFrame, list[st
     if constant:
         skipped.append(f"categories dropped (on every task or none): {constant}")
         x = x.drop(columns=constant)
+    collinear = _collinear_columns(x)
+    if collinear:
+        skipped.append(f"categories dropped (collinear with others on these tasks): {collinear}")
+        x = x.drop(columns=collinear)
     if len(task_means) < MIN_TASKS_PER_PARAM * (x.shape[1] + 1):
         return {}, pd.DataFrame(), [*skipped, f"only {len(task_means)} tasks for {x.shape[1]} categories"]
     fit = sm.OLS(task_means["pre"].to_numpy(), sm.add_constant(x.to_numpy(), has_constant="add")).fit()
