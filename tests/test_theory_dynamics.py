@@ -132,7 +132,6 @@ def test_n_equal_one_is_the_single_environment(p0, sr0, sl0, az, ax, cz, cx, cy,
     single = Problem(p0=p0, sr0=sr0, sl0=sl0, alpha_z=az, alpha_x=ax, c_z=0.0, c_x=0.0, c_y=0.0)
     cfg = IntegratorConfig(t_max=30.0, **HORIZON)
     assert float(simulate(coupled, cfg).p) == float(simulate(single, cfg).p)
-    assert float(simulate(single, cfg).p) == pytest.approx(_reference(single, 30.0 / min(1.0, az, ax)), abs=5e-3)
 
 
 @settings(max_examples=25, deadline=None)

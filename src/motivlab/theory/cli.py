@@ -215,16 +215,32 @@ def figures_command(
 
 
 def _mount_optional(module: str, name: str) -> None:
-    """Mount a command another module provides (e.g. ``fit``), if that module is installed."""
+    """Mount the ``name`` command another module provides (``motivlab.theory.fit_cli`` → ``fit``).
+
+    The module may expose ``<name>_command`` (a typer command function, preferred), ``register(app)``
+    or a Typer ``app``. Absent module: no command. A module that fails to import must not take the
+    other theory commands down, so the command is replaced by one that reports the error (exit 1).
+    """
     try:
         mod = importlib.import_module(module)
     except ImportError:
         return
-    for attr in (f"{name}_command", "command", "main"):
-        fn = getattr(mod, attr, None)
-        if callable(fn):
-            app.command(name)(fn)
-            return
+    except Exception as exc:  # a bug in the other module: keep the rest of the CLI working
+        message = f"{module} failed to import: {type(exc).__name__}: {exc}"
+
+        def broken() -> None:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(1)
+
+        app.command(name, help=f"(unavailable: {message})")(broken)
+        return
+    fn = getattr(mod, f"{name}_command", None)
+    if callable(fn):
+        app.command(name)(fn)
+    elif callable(getattr(mod, "register", None)):
+        mod.register(app)
+    elif isinstance(getattr(mod, "app", None), typer.Typer):
+        app.add_typer(mod.app, name=name)
 
 
 _mount_optional("motivlab.theory.fit_cli", "fit")
