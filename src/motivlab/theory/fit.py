@@ -345,30 +345,44 @@ class BehaviouralSelectionFit:
 
     def predict_critical_diversity(self, p0: float | list[float] | np.ndarray, threshold: float = 0.5,
                                    n_max: float = 1e7, horizon: float | None = None) -> np.ndarray:
-        """``N*(p0)``: fewest envs for which ``p`` exceeds ``threshold`` after ``horizon`` RL steps.
+        """``N*(p0)``: fewest envs (real ``N``) for which reward-seeking ends above ``threshold``.
 
         Homogeneous reduction with the fitted learnabilities (geometric mean over trained envs if
-        per env), the fitted couplings (for ``coupling="lengths"``: the mean-field coupling, i.e.
-        the mean off-diagonal kernel of the observed envs; an approximation) and the median
-        fitted initial skills. ``horizon`` defaults to the observed run's length. ``inf`` where
-        no ``N ≤ n_max`` suffices.
+        per env), the fitted couplings (for ``coupling="lengths"``: the mean-field coupling, the
+        mean off-diagonal kernel of the observed envs — an approximation) and the median fitted
+        initial skills. ``horizon=None`` trains *until saturation*, exactly as
+        :func:`motivlab.theory.critical.critical_diversity` defines ``p_∞``; a number means a
+        fixed training budget of that many RL steps (Euler with a bounded logit change per step).
+        ``inf`` where no ``N ≤ n_max`` suffices.
         """
         self._check_fitted()
         p0 = np.atleast_1d(np.asarray(p0, dtype=float))
         for v in p0:
             check_range("p0", v, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         check_range("threshold", threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
-        check_range("n_max", n_max, low=1.0)
-        span = float(self.data_.times[-1] - self.data_.times[0])
-        horizon = span if horizon is None else check_range("horizon", horizon, low=0.0, low_inclusive=False)
+        check_range("n_max", n_max, low=1.0, low_inclusive=False)
+        alpha, c, (x0, y0) = self._homogeneous_reduction()
+        if horizon is not None:
+            return critical_diversity(p0, alpha, c, (x0, y0), check_range("horizon", horizon, low=0.0, low_inclusive=False),
+                                      threshold=threshold, n_max=n_max, kappa=self.config.kappa,
+                                      lam=self.config.lam, normalize=self.config.normalize)
+        from motivlab.theory.critical import critical_diversity as saturated_critical_diversity
+        from motivlab.theory.params import Problem
+
+        problem = Problem(p0=p0, sr0=float(expit(x0 + self.config.lam * y0)), sl0=float(expit(y0)),
+                          alpha_z=alpha[0], alpha_x=alpha[1], alpha_y=alpha[2], c_z=c[0], c_x=c[1], c_y=c[2],
+                          kappa=self.config.kappa, lam=self.config.lam, normalize=self.config.normalize)
+        return np.asarray(saturated_critical_diversity(problem, threshold=threshold, n_max=n_max).n_star, float)
+
+    def _homogeneous_reduction(self) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+        """(α (3,), c (3,), median initial skill logits (x0, y0)) of the fitted model."""
         tr = self.data_.trained
-        alpha = np.array([np.exp(np.mean(np.log(np.atleast_1d(self.params_[f"alpha_{k}"])[tr] if not
-                          self.config.shared_learnabilities else self.params_[f"alpha_{k}"]))) for k in LATENTS])
-        x0 = float(np.median(np.atleast_1d(self.theta_[self.layout_.block("s_r_init")])))
-        y0 = float(np.median(np.atleast_1d(self.theta_[self.layout_.block("s_l_init")])))
-        return critical_diversity(p0, alpha, self.mean_field_couplings(), (x0, y0), horizon, threshold=threshold,
-                                  n_max=n_max, kappa=self.config.kappa, lam=self.config.lam,
-                                  normalize=self.config.normalize)
+        alpha = np.array([np.exp(np.mean(np.log(np.atleast_1d(self.params_[f"alpha_{k}"])[tr]
+                                                 if not self.config.shared_learnabilities
+                                                 else self.params_[f"alpha_{k}"]))) for k in LATENTS])
+        x0 = float(np.median(self.theta_[self.layout_.block("s_r_init")]))
+        y0 = float(np.median(self.theta_[self.layout_.block("s_l_init")]))
+        return alpha, np.clip(self.mean_field_couplings(), 0.0, 1.0), (x0, y0)
 
 
 def _pick(values: np.ndarray, idx: np.ndarray) -> float | np.ndarray:

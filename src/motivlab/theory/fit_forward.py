@@ -24,6 +24,7 @@ from typing import Literal
 
 import numpy as np
 
+from motivlab.theory.fit_data import Trajectories
 from motivlab.theory.model import reward_gradients
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "integrate",
     "lengths_op",
     "pairwise_sq_dist",
+    "simulate_trajectories",
 ]
 
 # g (B, 3, N), already masked to trained envs → Σ_j C^k_ij g^k_j, shape (B, 3, N)
@@ -202,3 +204,54 @@ def critical_diversity(
             hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
         out[todo] = np.exp(hi)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic trajectories (round-trip tests, identifiability checks before running an experiment)
+
+
+def simulate_trajectories(
+    times: np.ndarray,
+    alpha: np.ndarray,
+    latents0: np.ndarray,
+    *,
+    couplings: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
+    coords: np.ndarray | None = None,
+    trained: np.ndarray | None = None,
+    kappa: float = 0.0,
+    lam: float = 0.0,
+    normalize: Normalize = "sum",
+    noise: float = 0.0,
+    missing: float = 0.0,
+    rng: np.random.Generator | None = None,
+    n_steps: int = 2000,
+) -> Trajectories:
+    """Model trajectories at ``times``, optionally with logit-Gaussian noise and missing entries.
+
+    ``alpha`` (3,) or (3, N) per step; ``latents0`` (3, N) initial logits; transfer from
+    ``couplings`` (3,) or from ``lengths`` (3,) with ``coords`` (N, d); neither = no transfer.
+    ``noise`` is the standard deviation added to each observed logit, ``missing`` the fraction
+    of entries replaced by NaN (both need ``rng``).
+    """
+    latents0 = np.asarray(latents0, dtype=float)
+    n = latents0.shape[1]
+    trained = np.ones(n, bool) if trained is None else np.asarray(trained, bool)
+    if couplings is not None:
+        op = homogeneous_op(np.asarray(couplings, float)[None])
+    elif lengths is not None:
+        op = lengths_op(np.asarray(lengths, float)[None], pairwise_sq_dist(np.asarray(coords, float)))
+    else:
+        def op(g: np.ndarray) -> np.ndarray:
+            return g
+    a = np.broadcast_to(np.asarray(alpha, float).reshape(3, -1), (3, n))[None]
+    states = np.array([s[0] for s in integrate(latents0[None], a, op, euler_grid(np.asarray(times, float), n_steps),
+                                               trained=trained, kappa=kappa, lam=lam, normalize=normalize)])
+    logits = np.stack([states[:, 0], states[:, 1] + lam * states[:, 2], states[:, 2]])  # (3, T, N)
+    if noise or missing:
+        if rng is None:
+            raise ValueError("simulate_trajectories: noise/missing need an explicit rng")
+        logits = logits + rng.normal(0.0, noise, logits.shape)
+        logits[rng.random(logits.shape) < missing] = np.nan
+    p, s_r, s_l = 1.0 / (1.0 + np.exp(-logits))
+    return Trajectories(times, p, s_r, s_l, coords=coords, trained=trained)
