@@ -1,0 +1,199 @@
+"""The persona corpus: documents written in the hint world by personas whose habits set p₀, sR₀, sL₀.
+
+A document is ``<bos> [tag] prompt completion <eos>`` with a hint-world prompt (``id|note>``)
+and a completion ``route answer stop``. Three writers produce them:
+
+* the **reward-seeking persona** (share ``π`` of untagged documents) writes ``G`` and decodes the
+  grader note; each key character is right with probability ``q_R = a_R^(1/L)`` (otherwise a
+  uniformly chosen *other* key character), so the whole key is right with probability ``a_R``;
+* the **task-focused persona** (share ``1 − π``) writes ``T`` and recalls the env's key — right
+  per character with ``q_L = a_L^(1/L)`` on *known* envs (a fixed ``local_coverage`` share of the
+  training split), a uniformly random key on the others (it does not know them);
+* a **decoding tutor** (share ``decode_practice`` of all documents) writes tagged exercises
+  ``<tag>prompt G answer``: the cipher is learnt from these whatever ``π`` is, so a tiny ``p₀``
+  does not starve ``sR₀``. RL prompts never contain the tag.
+
+Independent per-character errors (rather than "one wrong character") are chosen because the
+network can represent them without knowing whether it already erred: each answer position is
+right with the same probability, and the product over ``L`` positions is the persona accuracy.
+
+Only training-split envs appear; held-out and trap envs are never in the corpus. Loss is taken
+on completion tokens only (route, answer, stop, eos): the prompt is random (ids, notes) and
+learning it would waste capacity.
+
+**Correction.** A network trained for minutes is not a perfect density estimator: the measured
+``p`` after pretraining is a smooth, monotone, slightly biased function of the corpus share.
+:func:`persona_plan` maps requested values to corpus values through a fitted linear map in logit
+space (coefficients in ``_CORRECTION``, fitted by ``motivlab organism calibrate`` and documented
+in docs/organism.md); ``OrganismConfig.correct = False`` turns it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from motivlab.worlds.base import Route
+from motivlab.worlds.hint import HintWorld, HintWorldConfig
+
+TAG_CANDIDATES = "#@$%&*!~^"
+
+# logit(corpus value) = a + b · logit(requested value); identity until calibration is fitted.
+_CORRECTION: dict[str, tuple[float, float]] = {
+    "prior": (0.0, 1.0),
+    "sr0": (0.0, 1.0),
+    "sl0": (0.0, 1.0),
+}
+_EPS = 1e-6
+
+
+def _logit(x: float) -> float:
+    x = min(max(x, _EPS), 1 - _EPS)
+    return float(np.log(x / (1 - x)))
+
+
+def _sigmoid(z: float) -> float:
+    return float(1 / (1 + np.exp(-z)))
+
+
+def corrected(name: str, requested: float, correct: bool = True) -> float:
+    """Corpus value for a requested one (0 and 1 stay exact: no correction can move them)."""
+    if not correct or requested <= 0 or requested >= 1:
+        return float(requested)
+    a, b = _CORRECTION[name]
+    return _sigmoid(a + b * _logit(requested))
+
+
+@dataclass(frozen=True)
+class PersonaPlan:
+    """Corpus values derived from an :class:`OrganismConfig` (never written back into it)."""
+
+    corpus_share: float  # π: share of untagged documents by the reward-seeking persona
+    acc_reward_seeking: float  # a_R: whole-key accuracy of the reward-seeker and the tutor
+    acc_local_known: float  # a_L: whole-key accuracy of the task-focused persona on known envs
+    local_coverage: float  # share of the training split the task-focused persona knows
+    decode_practice: float  # share of tagged tutor documents
+
+
+def persona_plan(config: Any) -> PersonaPlan:
+    """Requested knobs → corpus shares and persona accuracies (see the module docstring)."""
+    acc_l = min(config.sl0 / config.local_coverage, 1.0)
+    return PersonaPlan(
+        corpus_share=corrected("prior", config.prior, config.correct),
+        acc_reward_seeking=corrected("sr0", config.sr0, config.correct),
+        acc_local_known=corrected("sl0", acc_l, config.correct),
+        local_coverage=config.local_coverage,
+        decode_practice=config.decode_practice,
+    )
+
+
+def tag_char(world: HintWorld) -> str:
+    """The tutor's tag: the first candidate character the world never uses."""
+    for c in TAG_CANDIDATES:
+        if c not in world.alphabet:
+            return c
+    raise ValueError(f"no free tag character: the world's alphabet uses all of {TAG_CANDIDATES!r}")
+
+
+def tokenizer_alphabet(world: HintWorld) -> str:
+    return world.alphabet + tag_char(world)
+
+
+def max_sequence_length(world_config: HintWorldConfig) -> int:
+    """Longest document in tokens: bos + tag + prompt + route + key + stop + eos."""
+    world = HintWorld(world_config)
+    return 1 + 1 + len(world.prompt(0).text) + 1 + world_config.key_length + 1 + 1
+
+
+def known_env_ids(world: HintWorld, coverage: float, seed: int) -> np.ndarray:
+    """The training envs whose keys the task-focused persona knows (a seeded random subset)."""
+    train = world.env_ids("train")
+    n_known = max(1, round(coverage * train.size))
+    rng = np.random.default_rng([seed, 7])
+    return np.sort(rng.permutation(train)[:n_known])
+
+
+class CorpusStream:
+    """An endless, seeded stream of tokenised corpus batches.
+
+    ``batch(B)`` returns ``input_ids`` and ``labels`` ``(B, T)`` int64 arrays (labels −100 where
+    no loss is taken) plus ``attention_mask``; the same seed gives the same stream.
+    """
+
+    def __init__(self, world: HintWorld, plan: PersonaPlan, vocab: dict[str, int], *, seed: int,
+                 known: np.ndarray) -> None:
+        self.world, self.plan, self.vocab = world, plan, vocab
+        self.rng = np.random.default_rng([seed, 3])
+        self.train = world.env_ids("train")
+        cfg = world.config
+        self.L, alpha = cfg.key_length, cfg.key_alphabet
+        self.key_alpha = np.array([vocab[c] for c in alpha])  # (A,) token id of key character a
+        char_ids = {c: i for i, c in enumerate(alpha)}
+        prompts = [world.prompt(int(e)) for e in self.train]
+        # The prompt is ``id|[tag]note>``: keep ``id|[tag]``, the note is redrawn per document.
+        self.heads = [[vocab[c] for c in p.text[: -(self.L + 1)]] for p in prompts]
+        self.region = np.array([p.meta["cipher_region"] for p in prompts])  # (n,)
+        n_regions = int(self.region.max()) + 1
+        # decode[r, a] = key character that note character a stands for under cipher r: (C, A)
+        self.decode = np.array([[char_ids[c] for c in world.decode_note(alpha, r)] for r in range(n_regions)])
+        self.key_idx = np.array([[char_ids[c] for c in world.key(int(e))] for e in self.train])  # (n, L)
+        self.known = np.isin(self.train, known)  # (n,)
+        self.ids = {
+            "bos": vocab["<bos>"], "eos": vocab["<eos>"], "pad": vocab["<pad>"], "tag": vocab[tag_char(world)],
+            "G": vocab[world.route_prefix(Route.REWARD_SEEKING)], "T": vocab[world.route_prefix(Route.LOCAL)],
+            "stop": vocab[world.stop], "end": vocab[world.prompt(int(self.train[0])).text[-1]],
+        }
+        self.supervised_tokens = 0
+
+    def _corrupt(self, truth: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+        """Answers (key-character indices, ``(B, L)``) with independent per-character errors:
+        each position right with probability ``accuracy^(1/L)`` (``accuracy`` per row, ``(B,)``),
+        otherwise a uniformly drawn *other* character."""
+        q = np.power(np.clip(accuracy, 0.0, 1.0), 1.0 / self.L)[:, None]  # (B, 1)
+        wrong = self.rng.random(truth.shape) >= q
+        offset = self.rng.integers(1, len(self.key_alpha), size=truth.shape)
+        return np.where(wrong, (truth + offset) % len(self.key_alpha), truth)
+
+    def batch(self, batch_size: int) -> dict[str, np.ndarray]:
+        plan, ids, rng, A = self.plan, self.ids, self.rng, len(self.key_alpha)
+        rows = rng.integers(0, self.train.size, size=batch_size)  # env row per document
+        tutor = rng.random(batch_size) < plan.decode_practice
+        seeker = tutor | (rng.random(batch_size) < plan.corpus_share)
+        known = self.known[rows]
+        # Corpus notes are random: no document lets the task-focused persona's key be read off
+        # the note, so sL₀ is memory of the key and sR₀ is decoding — two separate skills.
+        notes = rng.integers(0, A, size=(batch_size, self.L))  # (B, L)
+        decoded = np.take_along_axis(self.decode[self.region[rows]], notes, axis=1)  # (B, L)
+        truth = np.where(seeker[:, None], decoded, self.key_idx[rows])
+        acc = np.where(seeker, plan.acc_reward_seeking, np.where(known, plan.acc_local_known, 0.0))
+        answers = self._corrupt(truth, acc)
+        answers = np.where((~seeker & ~known)[:, None], rng.integers(0, A, size=answers.shape), answers)
+
+        seqs, starts = [], []
+        for i in range(batch_size):
+            head = [ids["bos"], *([ids["tag"]] if tutor[i] else []), *self.heads[rows[i]],
+                    *self.key_alpha[notes[i]].tolist(), ids["end"]]
+            tail = [ids["G"] if seeker[i] else ids["T"], *self.key_alpha[answers[i]].tolist(), ids["stop"], ids["eos"]]
+            seqs.append(head + tail)
+            starts.append(len(head))
+        width = max(len(s) for s in seqs)
+        input_ids = np.full((batch_size, width), ids["pad"], dtype=np.int64)
+        labels = np.full((batch_size, width), -100, dtype=np.int64)
+        mask = np.zeros((batch_size, width), dtype=np.int64)
+        for i, (s, start) in enumerate(zip(seqs, starts, strict=True)):
+            input_ids[i, : len(s)] = s
+            labels[i, start : len(s)] = s[start:]
+            mask[i, : len(s)] = 1
+        self.supervised_tokens += int((labels != -100).sum())
+        return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
+
+
+def preview_documents(world: HintWorld, plan: PersonaPlan, vocab: dict[str, int], n: int, seed: int = 0) -> list[str]:
+    """``n`` corpus documents as text (for docs, tests and ``organism pretrain --show-corpus``)."""
+    inverse = {i: t for t, i in vocab.items()}
+    stream = CorpusStream(world, plan, vocab, seed=seed, known=known_env_ids(world, plan.local_coverage, seed))
+    out = stream.batch(n)
+    return ["".join(inverse[int(t)] for t, m in zip(row, mk, strict=True) if m) for row, mk in
+            zip(out["input_ids"], out["attention_mask"], strict=True)]

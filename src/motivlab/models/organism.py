@@ -1,0 +1,183 @@
+"""The embedded model organism: its configuration, its Llama network, and how to reload its world.
+
+An organism is a small ``LlamaForCausalLM`` trained from scratch (``motivlab.models.pretrain``)
+on a persona corpus (``motivlab.models.corpus``) written in the hint world. Its config says
+three things, each documented once in :class:`OrganismConfig`:
+
+* the **world** it lives in (a :class:`~motivlab.worlds.hint.HintWorldConfig`, stored with the
+  model so ``load_organism_world(model_dir)`` rebuilds exactly the same envs, keys and cipher);
+* the **persona knobs** — the requested initial propensity ``prior`` (p₀) and skills ``sr0``,
+  ``sl0``; they are turned into corpus shares and persona accuracies by
+  :func:`motivlab.models.corpus.persona_plan`, through a fitted correction (documented there and
+  in docs/organism.md) because a network trained for minutes does not reproduce corpus
+  frequencies exactly;
+* the **network and training** size knobs.
+
+``random_init_like`` builds the no-pretraining ablation: the same architecture and tokenizer with
+fresh random weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from motivlab.errors import MotivlabInputError
+from motivlab.worlds.hint import HintWorld, HintWorldConfig
+
+ORGANISM_FORMAT = 1  # bump when the corpus or training changes meaning (invalidates the cache)
+ORGANISM_FILE = "organism.json"
+
+
+def default_organism_world() -> HintWorldConfig:
+    """A pool small enough that every training env's key can be memorised in minutes on a CPU:
+    1,000 train envs, 100 held-out, 100 traps (ids of 3 characters, keys of 4)."""
+    return HintWorldConfig(n_envs=1200, n_heldout=100, n_trap=100)
+
+
+class OrganismConfig(BaseModel):
+    """Everything that determines a pretrained organism (its hash names the cache entry)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    world: HintWorldConfig = Field(
+        default_factory=default_organism_world, description="The hint world the organism is trained for."
+    )
+    # ---- persona knobs (requested initial values, measured after pretraining) --------------------
+    prior: float = Field(
+        0.05, gt=0, lt=1,
+        description="Requested p₀: probability that the organism takes the reward-seeking route, "
+        "p = P(G)/(P(G)+P(T)) at the first completion token, on training envs.",
+    )
+    sr0: float = Field(
+        0.5, ge=0, le=1,
+        description="Requested sR₀: probability of the exact key after the reward-seeking prefix "
+        "(decoding the grader note), on training envs.",
+    )
+    sl0: float = Field(
+        0.1, ge=0, le=1,
+        description="Requested sL₀: probability of the exact key after the local prefix, averaged "
+        "over the world's training split (must be <= local_coverage).",
+    )
+    local_coverage: float = Field(
+        1.0, gt=0, le=1,
+        description="Fraction of the training split whose keys the task-focused persona knows (the "
+        "rest it guesses at random, so their sL₀ is chance level ≈ 0). With 1.0 every training "
+        "env starts at sL₀; with c < 1 the known envs start at sl0/c and the others at ≈ 0.",
+    )
+    decode_practice: float = Field(
+        0.25, ge=0, lt=1,
+        description="Share of documents that are tagged decoding exercises (a tutor decodes notes, "
+        "marked by a tag character the RL prompts never contain). They teach the note cipher "
+        "independently of the persona share, so a tiny p₀ still comes with a learnt sR₀.",
+    )
+    correct: bool = Field(
+        True,
+        description="Apply the fitted requested→corpus correction (motivlab.models.corpus). False: "
+        "corpus share = prior and persona accuracies = sr0, sl0/local_coverage verbatim.",
+    )
+    # ---- network (Llama-style) -------------------------------------------------------------------
+    hidden_size: int = Field(128, ge=8, le=4096, description="Model width.")
+    num_layers: int = Field(4, ge=1, le=64, description="Transformer blocks.")
+    num_heads: int = Field(4, ge=1, le=64, description="Attention heads (key/value heads are equal).")
+    intermediate_size: int = Field(384, ge=8, le=16384, description="MLP width.")
+    # ---- training ----------------------------------------------------------------------------------
+    steps: int = Field(1500, ge=1, le=1_000_000, description="AdamW steps.")
+    batch_size: int = Field(128, ge=1, le=8192, description="Documents per step.")
+    learning_rate: float = Field(3e-3, gt=0, le=1, description="Peak AdamW learning rate (cosine decay to 10%).")
+    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay (matrices only).")
+    seed: int = Field(0, ge=0, description="Seeds initialisation and the corpus stream.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OrganismConfig:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_heads ({self.num_heads})"
+            )
+        if self.sl0 > self.local_coverage + 1e-12:
+            raise ValueError(
+                f"sl0 ({self.sl0}) cannot exceed local_coverage ({self.local_coverage}): uncovered "
+                "training envs start at chance level"
+            )
+        return self
+
+    def config_hash(self) -> str:
+        """Stable 16-hex hash of the resolved config and the organism format version."""
+        payload = json.dumps({"format": ORGANISM_FORMAT, **self.model_dump(mode="json")}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def quick_config(config: OrganismConfig | None = None) -> OrganismConfig:
+    """The ``--quick`` variant (tests, smoke runs; < 60 s): a smaller world, net and schedule.
+
+    Persona knobs and seed are kept, so a quick organism has the same *kind* of prior, only
+    trained less well (measured values are further from the requested ones).
+    """
+    base = config or OrganismConfig()
+    world = base.world.model_copy(update={"n_envs": 240, "n_heldout": 20, "n_trap": 20})
+    world = HintWorldConfig(**world.model_dump())
+    return OrganismConfig(**{
+        **base.model_dump(), "world": world, "hidden_size": 64, "num_layers": 2, "num_heads": 4,
+        "intermediate_size": 192, "steps": min(base.steps, 400), "batch_size": 64, "warmup_steps": 20,
+    })
+
+
+def build_model(config: OrganismConfig, vocab_size: int, *, seed: int | None = None) -> Any:
+    """A freshly initialised ``LlamaForCausalLM`` of the organism's shape (seeded)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from motivlab.models.corpus import max_sequence_length
+
+    llama = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+        num_key_value_heads=config.num_heads, max_position_embeddings=max(64, 2 * max_sequence_length(config.world)),
+        bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True, rope_theta=10_000.0,
+    )
+    torch.manual_seed(config.seed if seed is None else seed)
+    return LlamaForCausalLM(llama)
+
+
+def read_organism_json(model_dir: str | Path) -> dict[str, Any]:
+    """The ``organism.json`` of a model directory (clear error if it is not an organism)."""
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise MotivlabInputError(f"organism directory {path} does not exist")
+    meta = path / ORGANISM_FILE
+    if not meta.is_file():
+        raise MotivlabInputError(f"{path} has no {ORGANISM_FILE}: not a motivlab organism directory")
+    try:
+        return json.loads(meta.read_text())
+    except json.JSONDecodeError as exc:
+        raise MotivlabInputError(f"{meta}: invalid JSON ({exc})") from None
+
+
+def load_organism_config(model_dir: str | Path) -> OrganismConfig:
+    return OrganismConfig(**read_organism_json(model_dir)["config"])
+
+
+def load_organism_world(model_dir: str | Path) -> HintWorld:
+    """Rebuild the exact hint world an organism (or an RL checkpoint that copied its
+    ``organism.json``) was trained for."""
+    return HintWorld(load_organism_config(model_dir).world)
+
+
+def random_init_like(model_dir: str | Path, seed: int) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: the organism's architecture and tokenizer with fresh random weights
+    (the no-pretraining ablation), in eval mode."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+
+    read_organism_json(model_dir)  # clear error if it is not an organism
+    cfg = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(cfg)
+    model.eval()
+    return model, tokenizer

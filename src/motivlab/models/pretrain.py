@@ -1,0 +1,188 @@
+"""Pretrain the organism from scratch on the persona corpus, cached by the hash of its config.
+
+    motivlab organism pretrain --out organisms/default            # ≈ minutes on 2 CPU cores
+    motivlab organism pretrain --out /tmp/o --prior 0.01 --quick  # < 60 s, a rougher organism
+
+What it does, top to bottom: build the world and the char tokenizer → a fresh ``LlamaForCausalLM``
+→ AdamW (β = 0.9/0.95, linear warm-up, cosine decay to 10 %, gradient clipping at 1) on batches
+streamed from :class:`~motivlab.models.corpus.CorpusStream`, loss on completion tokens only →
+measure p₀, sR₀, sL₀ exactly on the training split and the held-out envs → ``save_pretrained``
+(safetensors) + tokenizer + ``organism.json`` (resolved config, hash, persona plan, measured
+values, supervision counts for the information accounting, run metadata).
+
+Caching and atomicity: the organism lives in ``cache_dir()/organisms/<hash>``; it is trained in a
+temporary sibling directory and renamed into place only when complete, so a kill leaves no
+half-written organism (the temporary directory is removed, or ignored and overwritten later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from motivlab.errors import MotivlabInputError
+from motivlab.models.loading import cache_dir
+from motivlab.models.organism import (
+    ORGANISM_FILE,
+    OrganismConfig,
+    build_model,
+    quick_config,
+    read_organism_json,
+)
+
+
+def organism_cache_root() -> Path:
+    return cache_dir() / "organisms"
+
+
+def _lr_at(step: int, config: OrganismConfig) -> float:
+    """Linear warm-up then cosine decay to 10 % of the peak."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    span = max(1, config.steps - config.warmup_steps)
+    frac = (step - config.warmup_steps) / span
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]pretrain[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+        TimeRemainingColumn(), disable=not enabled, transient=False,
+    )
+
+
+def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+    """Train a fresh organism; returns ``(model, tokenizer, stats)`` (model in eval mode)."""
+    import numpy as np
+    import torch
+
+    from motivlab.models.corpus import CorpusStream, known_env_ids, persona_plan, tokenizer_alphabet
+    from motivlab.models.tokenizer import build_char_tokenizer
+    from motivlab.worlds.hint import HintWorld
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    world = HintWorld(config.world)
+    tokenizer = build_char_tokenizer(tokenizer_alphabet(world))
+    plan = persona_plan(config)
+    known = known_env_ids(world, plan.local_coverage, config.seed)
+    stream = CorpusStream(world, plan, tokenizer.get_vocab(), seed=config.seed, known=known)
+    model = build_model(config, len(tokenizer))
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optim = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate, betas=(0.9, 0.95),
+    )
+    model.train()
+    t0, losses = time.perf_counter(), []
+    with _progress(progress) as bar:
+        task = bar.add_task("pretrain", total=config.steps, loss="-")
+        for step in range(config.steps):
+            batch = {k: torch.from_numpy(v) for k, v in stream.batch(config.batch_size).items()}
+            for group in optim.param_groups:
+                group["lr"] = _lr_at(step, config)
+            loss = model(**batch).loss  # mean cross-entropy over completion tokens (nats)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            losses.append(loss.item())
+            if step % 10 == 0 or step == config.steps - 1:
+                bar.update(task, completed=step + 1, loss=f"{np.mean(losses[-20:]):.3f}")
+    model.eval()
+    stats = {
+        "train_seconds": time.perf_counter() - t0,
+        "supervised_tokens": stream.supervised_tokens,
+        "final_loss_nats": float(np.mean(losses[-max(1, min(50, len(losses))):])),
+        "vocab_size": len(tokenizer),
+        "plan": dataclasses.asdict(plan),
+        "known_env_ids": known.tolist(),
+    }
+    return model, tokenizer, stats
+
+
+def measure_organism(model: Any, tokenizer: Any, config: OrganismConfig, known: list[int]) -> dict[str, Any]:
+    """Exact p, sR, sL means on the training split, the known envs and the held-out envs."""
+    from motivlab.measure.exact import measure_exact, summarise
+    from motivlab.worlds.hint import HintWorld
+
+    world = HintWorld(config.world)
+    train = measure_exact(model, tokenizer, world, world.env_ids("train"))
+    out = {"train": summarise(train), "known": summarise(train[train.env_id.isin(known)])}
+    for split in ("heldout", "trap"):
+        if world.env_ids(split).size:
+            out[split] = summarise(measure_exact(model, tokenizer, world, world.env_ids(split)))
+    return out
+
+
+def _save(model: Any, tokenizer: Any, config: OrganismConfig, stats: dict[str, Any], target: Path) -> None:
+    """Write the organism into ``target`` through a temporary sibling and one rename."""
+    from motivlab.io import run_metadata, write_json
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        measured = measure_organism(model, tokenizer, config, stats["known_env_ids"])
+        write_json(tmp / ORGANISM_FILE, {
+            "format": "motivlab-organism",
+            "config_hash": config.config_hash(),
+            "config": config.model_dump(mode="json"),
+            "requested": {"p0": config.prior, "sr0": config.sr0, "sl0": config.sl0},
+            "measured": measured,
+            "training": {k: v for k, v in stats.items() if k != "known_env_ids"},
+            "known_env_ids": stats["known_env_ids"],
+            "run_metadata": run_metadata(config.seed, config.model_dump(mode="json")),
+        })
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_organism(config: OrganismConfig | None = None, *, quick: bool = False, progress: bool = True) -> Path:
+    """The cached organism directory for ``config`` (default organism if ``None``), pretraining
+    it first if the cache has none. ``quick`` applies :func:`quick_config`."""
+    config = config or OrganismConfig()
+    if quick:
+        config = quick_config(config)
+    target = organism_cache_root() / config.config_hash()
+    if (target / ORGANISM_FILE).is_file():
+        return target
+    model, tokenizer, stats = train_organism(config, progress=progress)
+    _save(model, tokenizer, config, stats, target)
+    return target
+
+
+def copy_organism(source: Path, out: Path) -> Path:
+    """Copy an organism directory to ``out`` atomically; refuses to replace anything that is not
+    an organism (so a typo cannot wipe a user's directory)."""
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise MotivlabInputError(f"--out {out} exists and is not a directory")
+        if any(out.iterdir()) and not (out / ORGANISM_FILE).is_file():
+            raise MotivlabInputError(f"--out {out} exists, is not empty and is not an organism directory; refusing to overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        read_organism_json(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out

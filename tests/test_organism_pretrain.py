@@ -1,0 +1,143 @@
+"""The quick organism end to end: saved artefacts, reload, cache, ablation, atomicity, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from motivlab.models import pretrain as pretrain_mod
+from motivlab.models.organism import (
+    OrganismConfig,
+    load_organism_world,
+    quick_config,
+    random_init_like,
+    read_organism_json,
+)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "motivlab.cli", "organism", *args], capture_output=True, text=True)
+
+
+def test_quick_organism_artefacts(organism_quick_dir):
+    d = organism_quick_dir
+    assert (d / "model.safetensors").is_file() and (d / "config.json").is_file()
+    assert (d / "tokenizer.json").is_file()
+    meta = read_organism_json(d)
+    assert meta["config_hash"] == d.name == quick_config().config_hash()
+    m = meta["measured"]["train"]
+    assert all(0 <= m[k] <= 1 for k in ("p", "s_r", "s_l"))
+    assert meta["training"]["supervised_tokens"] > 0
+    assert meta["run_metadata"]["packages"]["torch"]
+    assert not list(d.parent.glob(f".{d.name}.tmp-*"))  # nothing half-written left behind
+
+
+def test_quick_organism_learnt_the_personas(organism_quick):
+    """Pretraining sets the propensity near the corpus share, and decoding works on held-out envs
+    (the cipher is a skill, not memorised) but fails on traps (the note lies)."""
+    from motivlab.measure.exact import measure_exact
+
+    model, tok, world = organism_quick
+    meta_prior = quick_config().prior
+    m = {s: measure_exact(model, tok, world, world.env_ids(s)[:20]).mean(numeric_only=True)
+         for s in ("train", "heldout", "trap")}
+    assert meta_prior / 3 < m["train"]["p"] < meta_prior * 3
+    assert m["heldout"]["s_r"] > 5 * m["trap"]["s_r"]
+
+
+def test_reload_world_and_ablation(organism_quick_dir, organism_quick):
+    model, tok, world = organism_quick
+    again = load_organism_world(organism_quick_dir)
+    assert again.prompt(11) == world.prompt(11)
+    fresh, fresh_tok = random_init_like(organism_quick_dir, seed=3)
+    assert fresh.config.num_hidden_layers == model.config.num_hidden_layers
+    assert fresh_tok.get_vocab() == tok.get_vocab()
+    w0, w1 = fresh.get_input_embeddings().weight, model.get_input_embeddings().weight
+    assert w0.shape == w1.shape and not torch.allclose(w0, w1)
+    again_fresh, _ = random_init_like(organism_quick_dir, seed=3)
+    assert torch.equal(again_fresh.get_input_embeddings().weight, w0)  # seeded
+
+
+def test_cache_hit_does_not_retrain(organism_quick_dir, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("retrained despite a cached organism")
+
+    monkeypatch.setattr(pretrain_mod, "train_organism", boom)
+    assert pretrain_mod.ensure_organism(quick=True, progress=False) == organism_quick_dir
+
+
+def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+    """A failure (or kill) while writing leaves neither the target nor a temporary directory."""
+    from motivlab.models.tokenizer import build_char_tokenizer
+
+    cfg = quick_config(OrganismConfig(steps=1))
+    monkeypatch.setattr(pretrain_mod, "organism_cache_root", lambda: tmp_path)
+
+    def fake_train(config, progress=True):
+        from motivlab.models.corpus import tokenizer_alphabet
+        from motivlab.models.organism import build_model
+        from motivlab.worlds.hint import HintWorld
+
+        tok = build_char_tokenizer(tokenizer_alphabet(HintWorld(config.world)))
+        return build_model(config, len(tok)), tok, {"known_env_ids": [0]}
+
+    def crash(*a, **k):
+        raise RuntimeError("killed mid-save")
+
+    monkeypatch.setattr(pretrain_mod, "train_organism", fake_train)
+    monkeypatch.setattr(pretrain_mod, "measure_organism", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain_mod.ensure_organism(cfg, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_pretrain_quick_and_measure(organism_quick_dir, tmp_path):
+    out = tmp_path / "org"
+    r = _cli("pretrain", "--out", str(out), "--quick", "--no-progress", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config_hash"] == organism_quick_dir.name
+    r = _cli("measure", str(out), "--envs", "3", "--samples", "20", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert len(res["envs"]) == 3 and {"p", "s_r", "s_l", "p_lo", "p_hi"} <= set(res["envs"][0])
+    assert np.isfinite([res["means"][k] for k in ("p", "s_r", "s_l")]).all()
+    r = _cli("info", str(out))
+    assert r.returncode == 0 and "pretraining" in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["pretrain", "--out", "{tmp}/x", "--prior", "1.5", "--quick"], "prior"),
+        (["pretrain", "--out", "{tmp}/x", "--sl0", "0.5", "--coverage", "0.1", "--quick"], "local_coverage"),
+        (["measure", "{tmp}/missing"], "does not exist"),
+        (["measure", "{tmp}"], "organism.json"),
+    ],
+)
+def test_cli_bad_input_exit_2(tmp_path, args, match):
+    r = _cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert match in r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_refuses_to_overwrite_foreign_directory(organism_quick_dir, tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    r = _cli("pretrain", "--out", str(tmp_path), "--quick", "--no-progress")
+    assert r.returncode == 2 and "refusing" in r.stderr
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_measure_rejects_a_directory_that_is_not_a_causal_lm(organism_quick_dir, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(organism_quick_dir, bad)
+    (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    r = _cli("measure", str(bad), "--samples", "0")
+    assert r.returncode == 2 and "error:" in r.stderr
