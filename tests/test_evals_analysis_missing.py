@@ -109,3 +109,10 @@ def test_analyze_command_writes_report_tables_and_figures(tmp_path, small):
     assert "paper" in html and "0.88" in html and "parse rate" in html
     bad = runner.invoke(app, ["analyze", str(tmp_path / "nowhere")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
+
+
+def test_synthetic_study_is_reproducible():
+    cfg = SyntheticConfig(seed=5, n_models=1, subtasks_per_task=1, conditions=("control",), n_choice_pairs=10)
+    a, b = simulate(cfg).results, simulate(cfg).results
+    pd.testing.assert_frame_equal(a, b)
+    assert not simulate(cfg.model_copy(update={"seed": 6})).results["value"].equals(a["value"])

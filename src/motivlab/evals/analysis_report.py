@@ -1,8 +1,8 @@
 """Figures, tables and ``report.html`` for an evaluation analysis, with the paper's values beside ours.
 
 Output layout (``OUT``): ``tables/*.parquet|csv`` (every table of the analysis, plus item
-means), ``figures/*.png``, ``summary.json`` (headline numbers, what was missing or skipped) and
-``report.html``. The reference values are the published ones from "Motivation in Large
+means), ``figures/*.png``, ``summary.json`` (headline numbers, what was missing or skipped),
+``metadata.json`` (package versions, git commit, time) and ``report.html``. The reference values are the published ones from "Motivation in Large
 Language Models" (Nahum et al., 2026) as listed in the evaluation spec; they are context for
 shapes, not targets: different models, tasks and wordings give different numbers.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from motivlab.evals.analysis import Analysis, control_items
-from motivlab.io import write_json, write_table
+from motivlab.io import run_metadata, write_json, write_table
 from motivlab.report import HtmlReport, save_figure
 
 # summary key -> (what, the paper's value)
@@ -179,6 +179,7 @@ def write_outputs(result: Analysis, out_dir: str | Path, *, source: str = "") ->
     paths = {k: save_figure(f, out / "figures" / f"{k}.png") for k, f in figures.items() if f is not None}
     write_json(out / "summary.json", {"source": source, "summary": summary, "missing": result.missing,
                                       "skipped": result.skipped})
+    write_json(out / "metadata.json", run_metadata(None, {"results": source}))
     return _html(result, tables, paths, source).write(out / "report.html")
 
 
