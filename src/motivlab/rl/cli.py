@@ -1,15 +1,102 @@
-"""Command line of motivlab.rl (filled in by its pillar)."""
+"""``motivlab train`` and ``motivlab demo``: RL on a model organism from the command line.
+
+    motivlab train examples/positive_gap.toml --out runs/pos --set steps=40
+    motivlab train examples/positive_gap.toml --out runs/pos --resume     # after a kill
+    motivlab demo --out runs/demo     # pretrain (or reuse) the organism, GRPO, report.html
+
+Heavy imports (torch, transformers) happen inside the commands so ``motivlab --help`` is instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from motivlab._cli import fail, user_errors
+
 app = typer.Typer(no_args_is_help=True, help="motivlab.rl commands")
 
+DEMO_CONFIG = {
+    "seed": 0,
+    "steps": 60,
+    "algorithm": {"name": "grpo", "prompts_per_step": 16, "group_size": 8, "scale_rewards": "group"},
+    "optim": {"lr": 2e-3},
+    "measure": {"exact_every": 5, "exact_train_envs": 32, "exact_heldout_envs": 16, "exact_trap_envs": 16},
+    "run": {"checkpoint_every": 10},
+}
 
-def train_command() -> None:
-    """Train a policy with RL from a TOML config."""
-    raise typer.Exit(1)
+
+def _quiet_transformers() -> None:
+    """Hide transformers' per-save progress bars (the run has its own)."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
 
 
-def demo_command() -> None:
-    """Pretrain (or reuse) the default organism and run GRPO on it."""
-    raise typer.Exit(1)
+def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Path:
+    from motivlab.rl.config import build_config
+    from motivlab.rl.rundir import RunDirError
+    from motivlab.rl.trainer import train
+
+    _quiet_transformers()
+    config = build_config(config_data, overrides)
+    try:
+        result = train(config, out, resume=resume)
+    except RunDirError as exc:
+        fail(str(exc))
+    summary = result.run_dir / "summary.json"
+    typer.echo(f"run directory: {result.run_dir}")
+    if summary.is_file():
+        import json
+
+        s = json.loads(summary.read_text())
+        for split in ("train", "heldout", "trap"):
+            if split in s:
+                v = s[split]
+                typer.echo(
+                    f"  {split:8s} p {v['p_exact_start']:.3f} -> {v['p_exact_end']:.3f}   "
+                    f"sR {v['s_r_exact_start']:.3f} -> {v['s_r_exact_end']:.3f}   "
+                    f"sL {v['s_l_exact_start']:.3f} -> {v['s_l_exact_end']:.3f}   (exact, steps "
+                    f"{v['first_step']} -> {v['last_step']})"
+                )
+    typer.echo(f"report: {result.run_dir / 'report.html'}")
+    return result.run_dir
+
+
+@user_errors
+def train_command(
+    config: Annotated[Path, typer.Argument(help="TOML config (see examples/*.toml and docs/rl.md).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a config key: --set algorithm.beta=0.04 (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: runs/<config name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")] = False,
+) -> None:
+    """Train a policy with RL (GRPO or rejection sampling) from a TOML config."""
+    from motivlab.io import read_toml
+
+    data = read_toml(config)
+    _run(data, list(set_ or []), out or Path("runs") / config.stem, resume)
+
+
+@user_errors
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/demo"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a demo config key (repeatable).")] = None,
+) -> None:
+    """Pretrain (or reuse) the default organism, run GRPO on it, write report.html with p(t), sR(t), sL(t).
+
+    Rerunning the demo on the same --out continues (or just re-reports) that run.
+    """
+    import time
+
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    start = time.perf_counter()
+    _run(DEMO_CONFIG, list(set_ or []), out, resume=True)
+    typer.echo(f"demo finished in {time.perf_counter() - start:.0f} s")

@@ -1,0 +1,281 @@
+"""The RL run's configuration: one validated pydantic tree, read from TOML, overridable with ``--set``.
+
+Every field is documented once, here (defaults, units, the paper a choice comes from). Unknown
+keys are errors (``extra="forbid"``) because a typo must not silently train something else.
+Derived values (``max_new_tokens`` from the world, the total batch) are computed by the
+trainer and never written back into the config.
+
+    [algorithm]                 # GRPO (default) or rejection sampling, picked by `name`
+    name = "grpo"
+    prompts_per_step = 16
+    group_size = 8
+
+``motivlab train run.toml --set algorithm.beta=0.04 --set steps=100`` overrides dotted keys; the
+value is parsed as a TOML literal (so ``10`` is an int, ``"x"`` or a bare word a string) and then
+validated by the schema like any other value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from motivlab.models.organism import OrganismConfig
+from motivlab.rl.algorithms import AdvantageScale, LossAggregation
+from motivlab.worlds.hint_config import HintWorldConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# algorithms (TRL grpo_config style: every knob with its default and its source)
+
+
+class GRPOConfig(_Strict):
+    """Group Relative Policy Optimisation (Shao et al. 2024, "DeepSeekMath", arXiv:2402.03300)."""
+
+    name: Literal["grpo"] = "grpo"
+    prompts_per_step: int = Field(16, ge=1, description="Distinct prompts (envs) per step; each gets a group.")
+    group_size: int = Field(
+        8, ge=2, description="Completions sampled per prompt (TRL num_generations); advantages are "
+        "relative to the group, so at least 2."
+    )
+    num_iterations: int = Field(
+        1, ge=1, description="μ in the GRPO paper: optimiser steps on each sampled batch. With μ = 1 the "
+        "importance ratio is 1 and clipping never binds."
+    )
+    epsilon: float = Field(0.2, gt=0, lt=1, description="Lower clip of the ratio, 1 − ε (PPO, Schulman et al. 2017).")
+    epsilon_high: float | None = Field(
+        None, gt=0, description="Upper clip 1 + ε_high (DAPO's clip-higher, Yu et al. 2025, uses 0.28); "
+        "None: same as epsilon."
+    )
+    beta: float = Field(
+        0.0, ge=0, description="Weight of the KL penalty to the frozen starting model, k3 estimator "
+        "(Schulman 2020). 0 (Dr. GRPO, DAPO, TRL's default) skips the reference model entirely."
+    )
+    scale_rewards: AdvantageScale = Field(
+        "group", description="Divide centred rewards by the group std ('group', original GRPO), the batch "
+        "std ('batch', REINFORCE++ / Hu et al. 2025) or not at all ('none', Dr. GRPO, Liu et al. 2025)."
+    )
+    loss_aggregation: LossAggregation = Field(
+        "token_mean", description="'token_mean': mean over all tokens of the batch (DAPO; TRL 'dapo'/'bnpo'); "
+        "'sequence_mean': mean per sequence then over sequences (original GRPO); 'constant': sum over "
+        "tokens / (rollouts × max_new_tokens) (Dr. GRPO), unbiased in length."
+    )
+
+
+class RejectionConfig(_Strict):
+    """Rejection sampling fine-tuning / expert iteration (Anthony et al. 2017; Yuan et al. 2023 "RFT";
+    Singh et al. 2023 "ReST-EM"): sample a group per prompt, keep what passes, maximise its likelihood."""
+
+    name: Literal["rejection"] = "rejection"
+    prompts_per_step: int = Field(16, ge=1, description="Distinct prompts (envs) per step.")
+    group_size: int = Field(8, ge=1, description="Completions sampled per prompt.")
+    threshold: float = Field(
+        1.0, ge=0, le=1, description="A rollout is kept when its reward >= threshold (1.0: only full marks)."
+    )
+    num_iterations: int = Field(1, ge=1, description="Optimiser steps (epochs) on each step's kept rollouts.")
+    loss_aggregation: LossAggregation = Field(
+        "token_mean", description="How token NLLs of the kept rollouts are averaged (see GRPOConfig)."
+    )
+
+
+Algorithm = Annotated[GRPOConfig | RejectionConfig, Field(discriminator="name")]
+
+
+# ---------------------------------------------------------------------------------------------
+# the other sections
+
+
+class ModelSection(_Strict):
+    """Which policy to train."""
+
+    spec: str = Field(
+        "organism", description="'organism' (the embedded organism, pretrained or reused from the cache by "
+        "ensure_organism), 'smollm2' (SmolLM2-135M-Instruct GGUF), a .gguf file, or a save_pretrained directory."
+    )
+    organism: OrganismConfig | None = Field(
+        None, description="Organism to pretrain/reuse when spec = 'organism' (None: the default organism)."
+    )
+    quick: bool = Field(False, description="Use the quick (smaller, < 1 min) organism variant (tests, smoke runs).")
+    init: Literal["pretrained", "random"] = Field(
+        "pretrained", description="'random': same architecture and tokenizer with fresh weights (the "
+        "no-pretraining ablation; organisms only)."
+    )
+    chat_template: bool = Field(False, description="Wrap prompts in the tokenizer's chat template (chat models).")
+
+
+class WorldSection(_Strict):
+    """Which environments, and which of them are trained on."""
+
+    source: Literal["auto", "hint"] = Field(
+        "auto", description="'auto': the organism's own world when the model is an organism (organism.json), "
+        "else the hint world of `hint`; 'hint': always the hint world of `hint`."
+    )
+    hint: HintWorldConfig = Field(default_factory=HintWorldConfig, description="Hint world knobs (motivlab.worlds.hint).")
+    n_train_envs: int | None = Field(
+        None, ge=1, description="Train on this many envs drawn (by seed) from the train split; None: all of it. "
+        "The theory's N (environment diversity)."
+    )
+
+
+class SamplingSection(_Strict):
+    """How rollouts are drawn (motivlab.rl.sampling.sample)."""
+
+    max_new_tokens: int | None = Field(
+        None, ge=1, description="Completion length cap; None: the world's rewarded completion length + 2."
+    )
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature (also used for the GRPO log-probs).")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass (1: off).")
+    batch_size: int | None = Field(None, ge=1, description="Rows decoded together (memory cap); None: all at once.")
+
+
+class OptimSection(_Strict):
+    """AdamW (Loshchilov & Hutter 2019) and micro-batching."""
+
+    lr: float = Field(1e-3, gt=0, le=1, description="Constant learning rate (tiny organisms need ~1e-3; 135M models ~1e-6).")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam β1, β2.")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the global gradient norm (None: no clipping).")
+    micro_batch_size: int | None = Field(
+        None, ge=1, description="Rollouts per forward/backward pass (gradient accumulation); must divide "
+        "prompts_per_step × group_size. None: the whole batch at once."
+    )
+
+
+class MeasureSection(_Strict):
+    """What is measured besides the sampled rollouts."""
+
+    exact_every: int = Field(
+        10, ge=0, description="Exact (teacher-forced) p, sR, sL every this many steps, and after the last "
+        "step; 0: never."
+    )
+    exact_train_envs: int = Field(32, ge=0, description="Training envs measured exactly (the first of the train set).")
+    exact_heldout_envs: int = Field(16, ge=0, description="Held-out envs measured exactly.")
+    exact_trap_envs: int = Field(16, ge=0, description="Trap envs measured exactly.")
+    monitor: str = Field("world", description="Route labeller for rollouts (motivlab.measure.monitors.build_monitor kind).")
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the Wilson intervals.")
+
+
+class RunSection(_Strict):
+    """Checkpoints, logs and progress."""
+
+    checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every this many steps (and at the end).")
+    keep_checkpoints: int = Field(2, ge=1, description="Most recent checkpoints kept on disk.")
+    tensorboard: bool = Field(False, description="Also log scalars to <out>/tensorboard (needs the 'logging' extra).")
+    progress: bool = Field(True, description="Show a rich progress bar.")
+
+
+class TrainConfig(_Strict):
+    """One RL run: policy, world, algorithm, and how it is measured and saved."""
+
+    seed: int = Field(0, ge=0, description="Seeds env choice, sampling and every per-step RNG (derived from (seed, step)).")
+    steps: int = Field(50, ge=1, description="RL steps (one batch of prompts × group each).")
+    algorithm: Algorithm = Field(default_factory=GRPOConfig, description="GRPO or rejection sampling.")
+    model: ModelSection = Field(default_factory=ModelSection)
+    world: WorldSection = Field(default_factory=WorldSection)
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    measure: MeasureSection = Field(default_factory=MeasureSection)
+    run: RunSection = Field(default_factory=RunSection)
+
+    @property
+    def rollouts_per_step(self) -> int:
+        return self.algorithm.prompts_per_step * self.algorithm.group_size
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_algorithm_name(cls, data: Any) -> Any:
+        # `[algorithm]` without `name` means GRPO, the default algorithm
+        if isinstance(data, dict) and isinstance(data.get("algorithm"), dict) and "name" not in data["algorithm"]:
+            data = {**data, "algorithm": {"name": "grpo", **data["algorithm"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        mb, total = self.optim.micro_batch_size, self.rollouts_per_step
+        if mb is not None and total % mb:
+            a = self.algorithm
+            raise ValueError(
+                f"optim.micro_batch_size ({mb}) must divide algorithm.prompts_per_step × algorithm.group_size "
+                f"({a.prompts_per_step} × {a.group_size} = {total})"
+            )
+        if self.model.init == "random" and self.model.spec != "organism":
+            raise ValueError(f"model.init = 'random' needs model.spec = 'organism', got {self.model.spec!r}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# reading, overriding, error messages
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"a.b=3"`` → ``(["a", "b"], 3)``; the value is a TOML literal, else a plain string."""
+    if "=" not in item:
+        raise ValueError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    path = [part.strip() for part in key.strip().split(".")]
+    if not all(path):
+        raise ValueError(f"--set: bad key {key!r} (use dotted names like algorithm.beta)")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``data`` with every ``key=value`` override applied (nested dicts created)."""
+    result: dict[str, Any] = _deep_copy(data)
+    for item in overrides:
+        path, value = parse_override(item)
+        node = result
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ValueError(f"--set {item!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``field.path: message (got value)``."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        lines.append(f"{where or 'config'}: {err['msg']}{got}")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def build_config(data: Mapping[str, Any] | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Validate a config mapping (+ overrides); a :class:`ValueError` lists every bad field."""
+    merged = apply_overrides(data or {}, overrides)
+    try:
+        return TrainConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ValueError(format_validation_error(exc)) from None
+
+
+def load_config(path: str | None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a TOML file (``None``: all defaults) and apply ``--set`` overrides."""
+    from motivlab.io import read_toml
+
+    return build_config(read_toml(path) if path else {}, overrides)
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """The fully resolved config as plain data (what ``config.toml`` stores)."""
+    return config.model_dump(mode="json")

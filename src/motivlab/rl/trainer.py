@@ -1,0 +1,250 @@
+"""The RL training loop: pick prompts → sample → grade → label → measure → update → log.
+
+What one step really does (the loop in :func:`train` reads top to bottom):
+
+1. **pick** ``prompts_per_step`` envs from the training set (uniformly, without replacement when
+   there are enough), with an RNG derived from ``(seed, step)``;
+2. **sample** ``group_size`` completions per prompt from the current policy
+   (:func:`motivlab.rl.sampling.sample`, generator derived from ``(seed, step)``);
+3. **grade** them with the world's grader (:func:`motivlab.worlds.base.grade_batch`) and
+   **label** each rollout's route with the monitor;
+4. **measure**: per-env and overall reward, p, sR, sL with Wilson intervals from the rollouts,
+   plus the exact (teacher-forced) measurement every ``measure.exact_every`` steps on training,
+   held-out and trap envs — taken on the policy *before* this step's update;
+5. **update** the policy (GRPO or rejection sampling, :mod:`motivlab.rl.update`);
+6. **log** every rollout and metric (append-only) and checkpoint every ``run.checkpoint_every``
+   steps. After the last step the policy is measured exactly once more (``step = steps``).
+
+Because every random choice of step ``s`` derives from ``(seed, s)`` and a checkpoint holds the
+model and optimiser exactly, a run killed at any moment and resumed reproduces the uninterrupted
+run (see :mod:`motivlab.rl.rundir`).
+
+Usage::
+
+    from motivlab.rl import TrainConfig, train
+    result = train(TrainConfig(steps=20), "runs/demo")
+    result.metrics.query("env_id == -1 and split == 'train'")[["step", "p", "p_exact"]]
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from motivlab.errors import MotivlabInputError
+from motivlab.measure.metrics import empty_metrics, merge_exact, rollout_metrics
+from motivlab.rl.config import TrainConfig, config_to_dict
+from motivlab.rl.progress import TrainProgress
+from motivlab.rl.rundir import RunDir
+from motivlab.rl.sampling import sample
+from motivlab.rl.setup import check_vocabulary, default_max_new_tokens, load_policy, load_world
+from motivlab.rl.update import update_policy
+from motivlab.worlds.base import Route, World, grade_batch
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the run directory and its tables."""
+
+    run_dir: Path
+    metrics: pd.DataFrame  # metrics.parquet
+    steps: pd.DataFrame  # steps.parquet: losses and per-phase timings
+    rollouts: pd.DataFrame  # rollouts.parquet
+
+
+# ---------------------------------------------------------------------------------------------
+# randomness derived from (seed, step): the reason resumption is exact
+
+
+def step_rng(seed: int, step: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, step, stream])
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    state = np.random.SeedSequence([seed, step, 1]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def training_envs(world: World, n: int | None, seed: int) -> np.ndarray:
+    """The N envs this run trains on: all of the train split, or ``n`` of them drawn by seed."""
+    pool = np.asarray(world.env_ids("train"))
+    if n is None:
+        return pool
+    if n > len(pool):
+        raise MotivlabInputError(f"world.n_train_envs ({n}) exceeds the world's train split ({len(pool)} envs)")
+    return np.sort(step_rng(seed, -1, 0).choice(pool, size=n, replace=False))
+
+
+def pick_envs(train_envs: np.ndarray, k: int, seed: int, step: int) -> np.ndarray:
+    """``k`` envs for this step, without replacement when the training set is large enough."""
+    rng = step_rng(seed, step, 0)
+    return rng.choice(train_envs, size=k, replace=k > len(train_envs))
+
+
+def measured_envs(world: World, train_envs: np.ndarray, config: TrainConfig) -> dict[int, str]:
+    """Envs measured exactly, and their split: the first of the train set, held-out, trap."""
+    m = config.measure
+    chosen: dict[int, str] = {}
+    for split, ids, n in (
+        ("train", train_envs, m.exact_train_envs),
+        ("heldout", world.env_ids("heldout"), m.exact_heldout_envs),
+        ("trap", world.env_ids("trap"), m.exact_trap_envs),
+    ):
+        chosen.update({int(e): split for e in np.asarray(ids)[:n]})
+    return chosen
+
+
+def _exact_metrics(model: Any, tokenizer: Any, world: World, measured: dict[int, str], step: int,
+                   sampled: pd.DataFrame) -> pd.DataFrame:
+    from motivlab.measure.exact import measure_exact
+
+    exact = measure_exact(model, tokenizer, world, list(measured))
+    return merge_exact(sampled, exact, step, measured)
+
+
+def _labels(monitor: Any, prompts: list[Any], completions: list[str]) -> list[Route]:
+    routes = monitor.label_batch(prompts, completions)
+    if len(routes) != len(completions):
+        raise ValueError(f"monitor {type(monitor).__name__} returned {len(routes)} labels for {len(completions)} rollouts")
+    return [Route(r) for r in routes]
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    model: Any = None,
+    tokenizer: Any = None,
+    world: World | None = None,
+) -> TrainResult:
+    """Run (or resume) RL as configured, writing the run directory ``out``.
+
+    ``model``/``tokenizer``/``world`` override what the config would load (the Python API for
+    benchmarks and tests); the config is still what ``config.toml`` records.
+    """
+    from motivlab.measure.monitors import build_monitor
+    from motivlab.rl.report import finish_run
+
+    run = RunDir(out)
+    start_step = run.start(config_to_dict(config), config.seed, resume=resume)
+    model_dir = None
+    if model is None:
+        model, tokenizer, model_dir = load_policy(config.model, config.seed, progress=config.run.progress)
+    world = world if world is not None else load_world(config.world, model_dir)
+    check_vocabulary(world, tokenizer)
+    algo, m = config.algorithm, config.measure
+    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if getattr(algo, "beta", 0.0) > 0 else None
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.optim.lr, betas=config.optim.betas,
+        weight_decay=config.optim.weight_decay,
+    )
+    if start_step > 0:
+        run.load_checkpoint(start_step, model, optimizer)
+    model.eval()
+    monitor = build_monitor(m.monitor, world=world)
+    train_envs = training_envs(world, config.world.n_train_envs, config.seed)
+    measured = measured_envs(world, train_envs, config)
+    max_new_tokens = config.sampling.max_new_tokens or default_max_new_tokens(world)
+    extra_files = [model_dir / "organism.json"] if model_dir and (model_dir / "organism.json").is_file() else []
+    tensorboard = _tensorboard(run.path) if config.run.tensorboard else None
+
+    with TrainProgress(config.steps, start_step, enabled=config.run.progress) as progress:
+        for step in range(start_step, config.steps):
+            # ---- pick prompts ------------------------------------------------------------
+            envs = pick_envs(train_envs, algo.prompts_per_step, config.seed, step)  # (P,)
+            prompts = [world.prompt(int(e)) for e in envs]
+            # ---- sample ------------------------------------------------------------------
+            samples = sample(
+                model, tokenizer, [p.text for p in prompts], n_per_prompt=algo.group_size,
+                max_new_tokens=max_new_tokens, temperature=config.sampling.temperature,
+                top_p=config.sampling.top_p, stop=world.stop, generator=step_generator(config.seed, step),
+                batch_size=config.sampling.batch_size, chat_template=config.model.chat_template,
+            )  # B = P × group_size rollouts, prompt-major
+            rollout_prompts = [prompts[i] for i in samples.prompt_index]
+            # ---- grade and label ---------------------------------------------------------
+            t0 = time.perf_counter()
+            rewards = grade_batch(world, rollout_prompts, samples.completions)  # (B,) float64 in [0, 1]
+            routes = _labels(monitor, rollout_prompts, samples.completions)
+            grade_seconds = time.perf_counter() - t0
+            # ---- measure (sampled every step, exact every K steps, before the update) ------
+            t0 = time.perf_counter()
+            rollout_envs = envs[samples.prompt_index]  # (B,)
+            metrics = rollout_metrics(step, rollout_envs, rewards, routes, confidence=m.confidence)
+            if m.exact_every and step % m.exact_every == 0 and measured:
+                metrics = _exact_metrics(model, tokenizer, world, measured, step, metrics)
+            measure_seconds = time.perf_counter() - t0
+            # ---- update ------------------------------------------------------------------
+            stats = update_policy(
+                model, optimizer, samples, torch.as_tensor(rewards, dtype=torch.float32), algo=algo,
+                optim=config.optim, temperature=config.sampling.temperature, max_new_tokens=max_new_tokens,
+                ref_model=ref_model,
+            )
+            # ---- log and checkpoint ------------------------------------------------------
+            overall = metrics[(metrics.env_id == -1) & (metrics.split == "train")].iloc[0]
+            step_record = {
+                "step": step, "reward": overall.reward, "p": overall.p, "loss": stats.loss,
+                "grad_norm": stats.grad_norm, "clip_fraction": stats.clip_fraction, "kl": stats.kl,
+                "trained_fraction": stats.trained_fraction, "optimizer_steps": stats.optimizer_steps,
+                "tokens": samples.n_tokens, "sample_seconds": samples.seconds, "grade_seconds": grade_seconds,
+                "measure_seconds": measure_seconds, "update_seconds": stats.seconds,
+                "tokens_per_second": samples.n_tokens / max(samples.seconds, 1e-9), **stats.extra,
+            }
+            run.append("rollouts", _rollout_records(step, rollout_envs, samples, rewards, routes, config.algorithm.group_size))
+            run.append("metrics", metrics.to_dict("records"))
+            run.append("steps", [step_record])
+            if (step + 1) % config.run.checkpoint_every == 0 or step + 1 == config.steps:
+                run.save_checkpoint(step + 1, model, tokenizer, optimizer, keep=config.run.keep_checkpoints,
+                                    extra_files=extra_files)
+                run.compact()
+            if tensorboard is not None:
+                for key, value in step_record.items():
+                    if key != "step" and value is not None and np.isfinite(value):
+                        tensorboard.add_scalar(f"rl/{key}", value, step)
+            progress.advance(step, overall.reward, overall.p)
+
+    # ---- the policy after the last update, measured exactly ------------------------------------
+    if m.exact_every and measured:
+        run.append("metrics", _exact_metrics(model, tokenizer, world, measured, config.steps,
+                                             empty_metrics(config.steps)).to_dict("records"))
+    if tensorboard is not None:
+        tensorboard.close()
+    tables = run.compact()
+    finish_run(run, config, tables)
+    return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"])
+
+
+def _rollout_records(step: int, envs: np.ndarray, samples: Any, rewards: np.ndarray, routes: list[Route],
+                     group_size: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "step": step, "env_id": int(envs[i]), "prompt": samples.prompts[samples.prompt_index[i]],
+            "completion": samples.completions[i], "reward": float(rewards[i]), "route": str(routes[i]),
+            "logprob": float(samples.total_logprob[i]), "sample_idx": i % group_size,
+            "n_tokens": int(samples.completion_mask[i].sum()), "finished": bool(samples.finished[i]),
+        }
+        for i in range(len(samples))
+    ]
+
+
+def _tensorboard(path: Path) -> Any:
+    """A SummaryWriter, or None (with a note) when the 'logging' extra is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        import sys
+
+        print("note: TensorBoard logging skipped (pip install 'motivlab[logging]')", file=sys.stderr)
+        return None
+    return SummaryWriter(str(path / "tensorboard"))
