@@ -199,7 +199,9 @@ def figure4(out: Path, quick: bool, on_round: Callable[[int, int], None] | None 
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, frameon=False)
     png = save_figure(fig, out / "fig4_n_star_vs_p0.png")
     # settings without a slope keep missing cells (nullable dtypes: null in Parquet, never NaN)
-    slopes = pd.DataFrame(rows).convert_dtypes()
+    slopes = pd.DataFrame(rows)
+    slopes = slopes.astype({c: "Int64" if c == "n_points" else "Float64"
+                            for c in slopes.columns if c not in ("setting", "crossed", "of")})
     return FigureOutput(
         "Figure 4 — critical diversity scaling", png,
         [write_table(crit, out / "fig4_n_star_vs_p0"), write_table(slopes, out / "fig4_slopes")],
