@@ -56,6 +56,7 @@ class Section:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # summary key -> 95% interval
 
 
 @dataclass
@@ -75,6 +76,10 @@ class Analysis:
     @property
     def summary(self) -> dict[str, float]:
         return {k: v for s in self.sections for k, v in s.summary.items()}
+
+    @property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        return {k: v for s in self.sections for k, v in s.intervals.items()}
 
     @property
     def skipped(self) -> list[str]:

@@ -101,9 +101,12 @@ def choice(df: pd.DataFrame, items: pd.DataFrame) -> Section:
         pooled = [r for r in logits if r["model"] == "pooled"]
         if pooled:
             sec.summary["choice_slope_per10"] = pooled[0]["diff10"]
+            sec.intervals["choice_slope_per10"] = (pooled[0]["diff10_lo"], pooled[0]["diff10_hi"])
     if gaps:
         sec.tables["choice_gap"] = pd.DataFrame(gaps)
-        sec.summary["choice_gap"] = gaps[-1]["gap"] if gaps[-1]["model"] == "pooled" else gaps[0]["gap"]
+        best = gaps[-1]  # the pooled row when there is one
+        sec.summary["choice_gap"] = best["gap"]
+        sec.intervals["choice_gap"] = (best["lo"], best["hi"])
     sec.tables.update(_attached(frame, sec))
     return sec
 
@@ -128,6 +131,7 @@ def _attached(frame: pd.DataFrame, sec: Section) -> dict[str, pd.DataFrame]:
     for condition, sub in att.groupby("condition", sort=True):
         rates.append(_rate(sub, condition, "pooled"))
         sec.summary[f"choice_attached_rate_{condition}"] = rates[-1]["rate"]
+        sec.intervals[f"choice_attached_rate_{condition}"] = (rates[-1]["lo"], rates[-1]["hi"])
         res = _logit(sub, ["diff10", "attach"])
         if isinstance(res, str):
             sec.skipped.append(f"attached logit, {condition}: {res}")

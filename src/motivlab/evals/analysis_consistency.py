@@ -74,9 +74,14 @@ def correlation_table(frame: pd.DataFrame, pairs: list[tuple[str, str]], group: 
     return pd.DataFrame(rows, columns=cols), skipped
 
 
-def _pooled(table: pd.DataFrame, x_col: str, x: str, y_col: str, y: str) -> float | None:
+def _pooled(sec: Section, key: str, table: pd.DataFrame, x_col: str, x: str, y_col: str, y: str) -> bool:
+    """Put the pooled r of (x, y) and its interval into the section's summary; False if there is none."""
     row = table[(table["model"] == "pooled") & (table[x_col] == x) & (table[y_col] == y)]
-    return float(row["r"].iloc[0]) if len(row) else None
+    if not len(row):
+        return False
+    sec.summary[key] = float(row["r"].iloc[0])
+    sec.intervals[key] = (float(row["lo"].iloc[0]), float(row["hi"].iloc[0]))
+    return True
 
 
 def retest(samples: pd.DataFrame) -> Section:
@@ -95,9 +100,7 @@ def retest(samples: pd.DataFrame) -> Section:
     table, sec.skipped = correlation_table(both, pairs, x_label="sample_1", y_label="sample_2")
     table.insert(1, "measure", table["sample_1"].str.removesuffix("_1"))
     sec.tables["retest"] = table.drop(columns=["sample_1", "sample_2"])
-    r = _pooled(table, "sample_1", "pre_1", "sample_2", "pre_2")
-    if r is not None:
-        sec.summary["retest_r"] = r
+    if _pooled(sec, "retest_r", table, "sample_1", "pre_1", "sample_2", "pre_2"):
         per = table[(table["model"] != "pooled") & (table["sample_1"] == "pre_1")]["r"]
         sec.summary["retest_r_min"], sec.summary["retest_r_max"] = float(per.min()), float(per.max())
     else:
@@ -112,9 +115,7 @@ def cross_context(items: pd.DataFrame) -> Section:
     table, sec.skipped = correlation_table(control_items(items), pairs, x_label="context_1", y_label="context_2")
     sec.tables["cross_context"] = table
     for x, y in pairs:
-        r = _pooled(table, "context_1", x, "context_2", y)
-        if r is not None:
-            sec.summary[f"r_{x}_{y}"] = r
+        _pooled(sec, f"r_{x}_{y}", table, "context_1", x, "context_2", y)
     return sec
 
 
@@ -125,7 +126,5 @@ def report_behaviour(items: pd.DataFrame) -> Section:
     table, sec.skipped = correlation_table(control_items(items), pairs, x_label="report", y_label="behaviour")
     sec.tables["report_behaviour"] = table
     for r, b in pairs:
-        val = _pooled(table, "report", r, "behaviour", b)
-        if val is not None:
-            sec.summary[f"r_{r}_{b}"] = val
+        _pooled(sec, f"r_{r}_{b}", table, "report", r, "behaviour", b)
     return sec

@@ -42,10 +42,18 @@ PAPER_REFERENCE: dict[str, tuple[str, str]] = {
 }
 
 
-def comparison_table(summary: dict[str, float]) -> pd.DataFrame:
-    rows = [{"quantity": what, "paper": paper, "ours": f"{summary[k]:.3g}" if k in summary else "not computed"}
-            for k, (what, paper) in PAPER_REFERENCE.items()]
-    return pd.DataFrame(rows)
+def comparison_table(summary: dict[str, float], intervals: dict[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+    """Paper value beside ours (with its 95% interval where the analysis has one)."""
+    intervals = intervals or {}
+
+    def ours(k: str) -> str:
+        if k not in summary:
+            return "not computed (see skipped)"
+        ci = f" [{intervals[k][0]:.3g}, {intervals[k][1]:.3g}]" if k in intervals else ""
+        return f"{summary[k]:.3g}{ci}"
+
+    return pd.DataFrame([{"quantity": what, "paper": paper, "ours (95% CI)": ours(k)}
+                         for k, (what, paper) in PAPER_REFERENCE.items()])
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,8 +185,8 @@ def write_outputs(result: Analysis, out_dir: str | Path, *, source: str = "") ->
         "choice": fig_choice(tables.get("choice_binned"), tables.get("choice_logit")),
     }
     paths = {k: save_figure(f, out / "figures" / f"{k}.png") for k, f in figures.items() if f is not None}
-    write_json(out / "summary.json", {"source": source, "summary": summary, "missing": result.missing,
-                                      "skipped": result.skipped})
+    write_json(out / "summary.json", {"source": source, "summary": summary, "intervals": result.intervals,
+                                      "missing": result.missing, "skipped": result.skipped})
     write_json(out / "metadata.json", run_metadata(None, {"results": source}))
     return _html(result, tables, paths, source).write(out / "report.html")
 
@@ -192,7 +200,7 @@ def _html(result: Analysis, tables: dict[str, pd.DataFrame], figs: dict[str, Pat
     rep.text("Missing inputs: " + ("; ".join(result.missing) if result.missing else "none."))
     rep.text("Skipped analyses: " + ("; ".join(result.skipped) if result.skipped else "none."))
     rep.heading("The paper's values next to ours")
-    rep.table(comparison_table(result.summary), "reference: Nahum et al. 2026, as listed in the evaluation spec")
+    rep.table(comparison_table(result.summary, result.intervals), "reference: Nahum et al. 2026, as listed in the evaluation spec")
     sections = [
         ("Reliability and consistency", [], ["retest", "cross_context"]),
         ("Self-report vs behaviour", ["report_behaviour"], ["report_behaviour"]),
