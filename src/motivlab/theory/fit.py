@@ -90,6 +90,8 @@ class FitConfig(BaseModel):
     """Seed of the bootstrap noise."""
     loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear"
     """Loss on residuals (scipy's definitions, ``f_scale = 1`` logit); non-linear ones down-weight outliers."""
+    n_starts: int = Field(3, ge=1, le=50)
+    """Optimiser starts: the grid start plus jittered copies; the lowest cost wins."""
     max_iter: int = Field(100, ge=1)
     """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
 
@@ -116,13 +118,15 @@ class _Problem:
 
     def predicted_logits(self, theta_b: np.ndarray, grid=None) -> np.ndarray:
         """(B, P_free) → clipped predicted logits at the observed entries, (B, M)."""
-        alpha, cpar, lat0 = self.layout.unpack(theta_b)
-        out = np.empty((lat0.shape[0], len(self.obs)))
-        states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
-                           kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
-        for t, state in enumerate(states):
-            pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
-            out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
+        # Overflow in a wild trial step yields inf/NaN residuals, which the optimiser rejects.
+        with np.errstate(over="ignore", invalid="ignore"):
+            alpha, cpar, lat0 = self.layout.unpack(theta_b)
+            out = np.empty((lat0.shape[0], len(self.obs)))
+            states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
+                               kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
+            for t, state in enumerate(states):
+                pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
+                out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
         return out
 
     def residuals(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -196,8 +200,7 @@ class BehaviouralSelectionFit:
             raise MotivlabInputError(
                 f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
                 "parameters; add time points or envs, or use shared_initial=True / fixed=…")
-        theta0 = self._grid_start(problem)[layout.free]
-        res = self._solve(problem, problem.obs, theta0)
+        res = min((self._solve(problem, problem.obs, th) for th in self._starts(problem)), key=lambda r: r.cost)
         self.data_, self.layout_, self._problem = data, layout, problem
         self.success_, self.message_ = bool(res.success), str(res.message)
         self.n_iterations_ = res.njev
@@ -264,6 +267,22 @@ class BehaviouralSelectionFit:
             if cidx.size:
                 best[cidx] = win[cidx]
         return best
+
+    def _starts(self, problem: _Problem) -> list[np.ndarray]:
+        """The grid start, plus ``n_starts - 1`` with the global parameters jittered (seeded).
+
+        Why: where a latent barely moves, its learnability and transfer sit in a flat valley and
+        one descent can stall on a plateau (e.g. transfer length → 0 with α → 0); restarts catch it.
+        """
+        best = self._grid_start(problem)
+        rng = np.random.default_rng(self.config.seed)
+        glob = np.array([not n.endswith("_init") for n in problem.layout.names]) & problem.layout.free
+        starts = [best]
+        for _ in range(self.config.n_starts - 1):
+            th = best.copy()
+            th[glob] += rng.normal(0.0, 0.7, glob.sum())
+            starts.append(th)
+        return [th[problem.layout.free] for th in starts]
 
     def _solve(self, problem: _Problem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
         return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,

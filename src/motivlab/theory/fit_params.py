@@ -130,7 +130,8 @@ class Layout:
     def natural(self, theta_full: np.ndarray) -> np.ndarray:
         """Full θ (P_full,) → natural values (α, c, ℓ, probabilities)."""
         out = np.empty_like(theta_full, dtype=float)
-        for t, f in _TO_NATURAL.items():
-            sel = np.asarray(self.transforms) == t
-            out[sel] = f(theta_full[sel])
+        with np.errstate(over="ignore"):  # an unidentified parameter's interval may end at inf
+            for t, f in _TO_NATURAL.items():
+                sel = np.asarray(self.transforms) == t
+                out[sel] = f(theta_full[sel])
         return out
