@@ -76,8 +76,8 @@ def critical_diversity(
     k = int(points_per_round)
     n_grid = max(2, int(np.ceil(np.log10(n_max) * grid_per_decade)) + 1)
     log_grid = np.linspace(0.0, np.log(n_max), n_grid)  # (G,) ln N
-    width0 = log_grid[1] - log_grid[0]
-    rounds = max(0, int(np.ceil(np.log(width0 / (2 * np.log1p(rtol))) / np.log(k + 1))))
+    width, target = log_grid[1] - log_grid[0], 2 * np.log1p(rtol)  # bracket widths in ln N
+    rounds = max(0, int(np.ceil(np.log(width / target) / np.log(k + 1))))
     total = 1 + rounds
 
     # ---- phase 1: scan the log grid, bracket the first crossing
@@ -94,12 +94,14 @@ def critical_diversity(
     # ---- phase 2: multi-section of [lo, hi] for the members that need it
     todo = np.flatnonzero(crossed & ~at_one)
     for r in range(rounds):
+        k_r = min(k, int(np.ceil(width / target)) - 1)  # the last round needs only enough points to reach rtol
+        width /= k_r + 1
         if todo.size:
-            frac = np.arange(1, k + 1) / (k + 1)  # (K,)
+            frac = np.arange(1, k_r + 1) / (k_r + 1)  # (K,)
             pts = lo[todo, None] + (hi[todo] - lo[todo])[:, None] * frac  # (T, K)
             above_k = _p_inf_subset(flat, todo, pts, config) > threshold  # (T, K)
             any_k = above_k.any(axis=1)
-            j = np.where(any_k, np.argmax(above_k, axis=1), k)  # first interior point above θ (K = none)
+            j = np.where(any_k, np.argmax(above_k, axis=1), k_r)  # first interior point above θ (K = none)
             edges = np.concatenate([lo[todo, None], pts, hi[todo, None]], axis=1)  # (T, K + 2)
             rows = np.arange(todo.size)
             lo[todo], hi[todo] = edges[rows, j], edges[rows, j + 1]
