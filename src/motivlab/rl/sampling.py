@@ -165,7 +165,10 @@ def draw(logits: torch.Tensor, temperature: float, top_p: float, generator: torc
         drop_sorted = (cum - sorted_logp.exp()) >= top_p
         drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
         logp = torch.log_softmax(logp.masked_fill(drop, float("-inf")), dim=-1)
-    tokens = torch.multinomial(logp.exp(), 1, generator=generator).squeeze(1)  # (B,)
+    # argmax(p / E) with E ~ Exp(1) is an exact draw from p (the "exponential race"); one
+    # vectorised pass, cheaper than torch.multinomial on CPU
+    race = torch.empty_like(logp).exponential_(generator=generator)  # (B, V)
+    tokens = (logp.exp() / race).argmax(dim=-1)  # (B,)
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
 
 
@@ -179,6 +182,7 @@ def _decode_batch(
     tokenizer: Any,
     prompt_ids: torch.Tensor,
     prompt_mask: torch.Tensor,
+    expand: torch.Tensor,
     *,
     max_new_tokens: int,
     temperature: float,
@@ -188,13 +192,18 @@ def _decode_batch(
     pad_id: int,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
-    """Decode one batch (B rows); returns ``(ids (B, T), mask (B, T), logprobs (B, T), finished (B,),
-    texts)`` with texts cut just after the stop string."""
+    """Decode one batch; returns ``(ids (B, T), mask (B, T), logprobs (B, T), finished (B,), texts)``
+    with texts cut just after the stop string.
+
+    prompt_ids/mask (U, P) hold each *distinct* prompt once and ``expand`` (B,) says which prompt
+    each row continues: the prefill runs on U rows and the KV cache is then copied out to B
+    rows, so a group of K samples pays for its prompt once, not K times.
+    """
     device = next(model.parameters()).device
     ids = prompt_ids.to(device)
-    attention = prompt_mask.to(device).long()  # (B, P) then grows by one column per step
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # (B, P) left padding starts at 0
-    batch = ids.shape[0]
+    attention = prompt_mask.to(device).long()  # (U, P)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # (U, P) left padding starts at 0
+    batch = len(expand)
     vocab = model.get_output_embeddings().weight.shape[0]
     stop_table = _cached_stop_table(tokenizer, stop, vocab)
 
@@ -207,9 +216,12 @@ def _decode_batch(
 
     output = model(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=True, logits_to_keep=1)
     cache = output.past_key_values
-    next_pos = positions[:, -1:] + 1  # (B, 1)
+    index = expand.to(device)
+    cache.reorder_cache(index)  # (U, ...) -> (B, ...): row b continues prompt expand[b]
+    logits = output.logits[index, -1, :]  # (B, V)
+    attention, next_pos = attention[index], positions[index, -1:] + 1  # (B, P), (B, 1)
     for t in range(max_new_tokens):
-        tokens, logp = draw(output.logits[:, -1, :], temperature, top_p, generator)
+        tokens, logp = draw(logits, temperature, top_p, generator)
         tokens, logp = tokens.cpu(), logp.cpu()
         live = ~done
         out_ids[live, t] = tokens[live]
@@ -235,6 +247,7 @@ def _decode_batch(
             use_cache=True,
         )
         cache = output.past_key_values
+        logits = output.logits[:, -1, :]
         next_pos = next_pos + 1
 
     for row in range(batch):
@@ -288,11 +301,12 @@ def sample(
     try:
         for lo in range(0, rows, step):
             hi = min(rows, lo + step)
-            ids, mask = prompt_ids[lo:hi], prompt_mask[lo:hi]
+            distinct, expand = torch.unique(index[lo:hi], return_inverse=True)  # (U,), (b,)
+            ids, mask = unique_ids[distinct], unique_mask[distinct]
             keep = int(mask.sum(dim=1).max())  # drop all-padding columns of this chunk
             pieces.append(
                 _decode_batch(
-                    model, tokenizer, ids[:, -keep:], mask[:, -keep:], max_new_tokens=max_new_tokens,
+                    model, tokenizer, ids[:, -keep:], mask[:, -keep:], expand, max_new_tokens=max_new_tokens,
                     temperature=temperature, top_p=top_p, stop=stop, eos_id=eos_id, pad_id=pad_id,
                     generator=generator,
                 )
