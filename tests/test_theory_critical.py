@@ -91,3 +91,12 @@ def test_local_transfer_raises_n_star_and_batch_is_consistent() -> None:
 def test_bad_search_settings(kw: dict, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         critical_diversity(Problem(), **kw)
+
+
+def test_bisection_special_case_and_progress_callback() -> None:
+    """points_per_round = 1 is plain bisection: same N* within rtol; on_round reports every round."""
+    calls: list[tuple[int, int]] = []
+    multi = critical_diversity(Problem(p0=0.02), on_round=lambda d, t: calls.append((d, t)))
+    bisect = critical_diversity(Problem(p0=0.02), points_per_round=1)
+    assert float(bisect.n_star) == pytest.approx(float(multi.n_star), rel=2e-3)
+    assert calls[-1][0] == calls[-1][1] and len(calls) == calls[-1][1]
