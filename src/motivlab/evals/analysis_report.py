@@ -69,6 +69,11 @@ def _plt() -> Any:
     return plt
 
 
+def _err(est: pd.Series, lo: pd.Series, hi: pd.Series) -> list[np.ndarray]:
+    """Error-bar lengths; an interval that touches its estimate (a Wilson bound at 0 %) gives 0, not -1e-17."""
+    return [np.clip(est - lo, 0, None).to_numpy(), np.clip(hi - est, 0, None).to_numpy()]
+
+
 def fig_manipulations(pooled: pd.DataFrame) -> Any:
     """Pooled effect of each manipulation vs control with 95% intervals, one panel per measure."""
     if pooled is None or pooled.empty:
@@ -83,7 +88,7 @@ def fig_manipulations(pooled: pd.DataFrame) -> Any:
         sig = t["significant"].fillna(False).astype(bool).to_numpy()
         for mask, colour in ((sig, "tab:red"), (~sig, "tab:gray")):
             tt = t[mask]
-            ax.errorbar(tt["effect"], y[mask], xerr=[tt["effect"] - tt["lo"], tt["hi"] - tt["effect"]], fmt="o",
+            ax.errorbar(tt["effect"], y[mask], xerr=_err(tt["effect"], tt["lo"], tt["hi"]), fmt="o",
                         color=colour, ms=4, capsize=2)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_title(m)
@@ -100,7 +105,7 @@ def fig_category_profile(profile: pd.DataFrame) -> Any:
     plt = _plt()
     p = profile[profile["model"] == "pooled"].sort_values("mean_pre")
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(p) + 1.2))
-    ax.barh(p["category"], p["mean_pre"], xerr=[p["mean_pre"] - p["lo"], p["hi"] - p["mean_pre"]],
+    ax.barh(p["category"], p["mean_pre"], xerr=_err(p["mean_pre"], p["lo"], p["hi"]),
             color="tab:blue", alpha=0.75, capsize=2)
     for model, g in profile[profile["model"] != "pooled"].groupby("model"):
         g = g.set_index("category").reindex(p["category"])
@@ -151,7 +156,7 @@ def fig_choice(binned: pd.DataFrame, logit: pd.DataFrame) -> Any:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    ax.errorbar(binned["diff10"] * 10, binned["rate"], yerr=[binned["rate"] - binned["lo"], binned["hi"] - binned["rate"]],
+    ax.errorbar(binned["diff10"] * 10, binned["rate"], yerr=_err(binned["rate"], binned["lo"], binned["hi"]),
                 fmt="o", capsize=2, label="observed (Wilson 95%)")
     pooled = logit[logit["model"] == "pooled"] if logit is not None else pd.DataFrame()
     if len(pooled):

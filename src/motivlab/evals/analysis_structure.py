@@ -81,6 +81,8 @@ def _category_ols(task_means: pd.DataFrame) -> tuple[dict, pd.DataFrame, list[st
     if collinear:
         skipped.append(f"categories dropped (collinear with others on these tasks): {collinear}")
         x = x.drop(columns=collinear)
+    if x.shape[1] == 0:
+        return {}, pd.DataFrame(), [*skipped, "no category varies across these tasks"]
     if len(task_means) < MIN_TASKS_PER_PARAM * (x.shape[1] + 1):
         return {}, pd.DataFrame(), [*skipped, f"only {len(task_means)} tasks for {x.shape[1]} categories"]
     fit = sm.OLS(task_means["pre"].to_numpy(), sm.add_constant(x.to_numpy(), has_constant="add")).fit()
