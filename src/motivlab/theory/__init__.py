@@ -20,9 +20,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from motivlab.theory.model import expected_reward, reward_gradients, sigmoid, skills
-
 _LAZY = {
+    "expected_reward": "model",
+    "reward_gradients": "model",
+    "sigmoid": "model",
+    "skills": "model",
     "Problem": "params",
     "sample_problems": "params",
     "IntegratorConfig": "dynamics",
@@ -41,7 +43,7 @@ _LAZY = {
     "make_figures": "figures",
 }
 
-__all__ = ["expected_reward", "reward_gradients", "sigmoid", "skills", *_LAZY]
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
