@@ -116,3 +116,17 @@ def test_synthetic_study_is_reproducible():
     a, b = simulate(cfg).results, simulate(cfg).results
     pd.testing.assert_frame_equal(a, b)
     assert not simulate(cfg.model_copy(update={"seed": 6})).results["value"].equals(a["value"])
+
+
+def test_degenerate_tables_are_analysed_and_explained(small):
+    one = small[small["model"] == "sim-model-0"]
+    cases = {
+        "only choice": one[one["measure"] == "choice"],
+        "five tasks": one[one["task_id"].isin(one["task_id"].unique()[:5])],
+        "nothing parsed": one.assign(value=np.nan, parsed=False),
+    }
+    for name, df in cases.items():
+        result = analyze(df)
+        assert result.skipped, name
+        assert all(np.isfinite(v) for v in result.summary.values()), name
+    assert "category_r2" not in analyze(cases["five tasks"]).summary
