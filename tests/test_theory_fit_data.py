@@ -28,12 +28,13 @@ def test_run_directory_prefers_exact_and_ignores_overall(tmp_path):
     data = load_trajectories(tmp_path)
     assert list(data.env_ids) == [0, 1, 2]
     np.testing.assert_array_equal(data.times, [0, 10, 20])
-    np.testing.assert_allclose(data.p[:, 0], [0.2, 0.25, 0.2])  # exact, sampled where exact is missing, exact
+    np.testing.assert_allclose(data.p[:, 0], [0.2, 2.5 / 9, 0.2])  # exact, sampled (k+½)/(n+1) where exact is missing
     assert np.isnan(data.s_r[1, 1])  # sampled s_r NaN (no reward-seeking rollouts) stays missing
     assert data.s_r[0, 1] == 0.55
     np.testing.assert_array_equal(data.trained, [True, True, False])
     sampled = load_trajectories(tmp_path / "metrics.parquet", source="sampled")
-    assert np.all(sampled.p == 0.25)
+    np.testing.assert_allclose(sampled.p, 2.5 / 9)
+    np.testing.assert_allclose(sampled.s_l[:, 0], (0.125 * 6 + 0.5) / 7)  # 6 local rollouts of 8
     heldout = load_trajectories(tmp_path, splits=["heldout"])
     assert list(heldout.env_ids) == [2]
 

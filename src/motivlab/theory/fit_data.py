@@ -9,7 +9,8 @@ Two file formats are read by :func:`load_trajectories`:
 
 * a run directory (or its ``metrics.parquet``) from ``motivlab train``: one row per
   ``(step, env_id)``; overall rows (``env_id = -1``) are ignored; by default the exact
-  (teacher-forced) measurement is used wherever it exists and the sampled one elsewhere;
+  (teacher-forced) measurement is used wherever it exists and the sampled one elsewhere
+  (sampled proportions get the ``(k + ½)/(n + 1)`` correction when ``n_rollouts`` is known);
   envs whose ``split`` is ``"train"`` are marked as *trained* (they send gradient through the
   transfer matrix), the others only receive transfer;
 * a tidy CSV/Parquet with columns ``t, env_id, p, s_r, s_l`` and optional env coordinates
@@ -141,6 +142,24 @@ class Trajectories:
                    env_ids=env_ids, coords=coords, trained=trained)
 
 
+def _smoothed_sampled(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Sampled proportions with the Haldane–Anscombe correction ``(k + ½) / (n + 1)``.
+
+    Why: with 8 rollouts a measured ``p = 0`` would otherwise sit at the clip (logit -6.9) and
+    dominate a least-squares fit in logit space. Counts: ``n = n_rollouts`` for ``p``, ``n p``
+    reward-seeking rollouts for ``s_r``, ``n (1 - p)`` local ones for ``s_l``. Without an
+    ``n_rollouts`` column the raw values are returned.
+    """
+    nan = pd.Series(np.nan, index=df.index)
+    raw = {q: (df[q].astype(float) if q in df.columns else nan) for q in QUANTITIES}
+    if "n_rollouts" not in df.columns:
+        return raw
+    n = df["n_rollouts"].astype(float)
+    p = raw["p"]
+    counts = {"p": n, "s_r": n * p, "s_l": n * (1.0 - p)}
+    return {q: (raw[q] * counts[q] + 0.5) / (counts[q] + 1.0) for q in QUANTITIES}
+
+
 def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
     """Run-directory ``metrics.parquet`` → tidy ``t, env_id, p, s_r, s_l, trained``."""
     need = ["step", "env_id"]
@@ -151,9 +170,10 @@ def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
     if df.empty:
         raise MotivlabInputError("metrics table has no per-environment rows (env_id >= 0)")
     out = pd.DataFrame({"t": df["step"].astype(float), "env_id": df["env_id"].astype(int)})
+    smoothed = _smoothed_sampled(df)
     for q in QUANTITIES:
         exact = df[f"{q}_exact"] if f"{q}_exact" in df.columns else pd.Series(np.nan, index=df.index)
-        sampled = df[q] if q in df.columns else pd.Series(np.nan, index=df.index)
+        sampled = smoothed[q]
         pick = {"auto": exact.fillna(sampled), "exact": exact, "sampled": sampled}[source]
         out[q] = pick.astype(float)
     if out[list(QUANTITIES)].notna().sum().sum() == 0:

@@ -1,11 +1,13 @@
 """Levenberg–Marquardt on the normal equations, with robust losses by reweighting.
 
 Why not ``scipy.optimize.least_squares``: its trust-region solver factorises the tall ``M × P``
-Jacobian every iteration (an SVD, or hundreds of LSMR mat-vecs), which dominated the fit time
-(12 s per SVD for 15,000 × 156 on a loaded 2-core machine). Here each iteration forms the small
-``P × P`` matrix ``JᵀWJ`` once and solves damped normal equations for as many trial steps as
-needed. Robust losses (scipy's definitions, ``f_scale = 1``) enter as iteratively reweighted
-least squares: weights ``ρ'(r²)`` at the current iterate.
+Jacobian every iteration (an SVD, or hundreds of LSMR mat-vecs). With single-threaded BLAS the
+two take about the same time (4.1 s vs 4.6 s for 50 envs × 100 times, same Jacobians); on an
+oversubscribed machine the multi-threaded SVD of the tall matrix became the bottleneck (12 s per
+iteration for 15,000 × 156, 3.4× slower overall, ``benchmarks/theory_fit.py``). Here each
+iteration forms the small ``P × P`` matrix ``JᵀWJ`` once and solves damped normal equations for
+as many trial steps as needed. Robust losses (scipy's definitions, ``f_scale = 1``) enter as
+iteratively reweighted least squares: weights ``ρ'(r²)`` at the current iterate.
 """
 
 from __future__ import annotations
