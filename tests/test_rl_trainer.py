@@ -29,6 +29,7 @@ BASE = {
     "measure": {"exact_every": 2, "exact_train_envs": 3, "exact_heldout_envs": 2, "exact_trap_envs": 2},
     "run": {"checkpoint_every": 1, "progress": False},
     "model": {"spec": "tiny"},
+    "world": {"n_train_envs": 40},
 }
 
 

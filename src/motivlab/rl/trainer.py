@@ -79,7 +79,7 @@ def training_envs(world: World, n: int | None, seed: int) -> np.ndarray:
         return pool
     if n > len(pool):
         raise MotivlabInputError(f"world.n_train_envs ({n}) exceeds the world's train split ({len(pool)} envs)")
-    return np.sort(step_rng(seed, -1, 0).choice(pool, size=n, replace=False))
+    return np.sort(step_rng(seed, 0, 2).choice(pool, size=n, replace=False))  # stream 2: fixed for the run
 
 
 def pick_envs(train_envs: np.ndarray, k: int, seed: int, step: int) -> np.ndarray:
