@@ -130,3 +130,13 @@ def test_degenerate_tables_are_analysed_and_explained(small):
         assert result.skipped, name
         assert all(np.isfinite(v) for v in result.summary.values()), name
     assert "category_r2" not in analyze(cases["five tasks"]).summary
+
+
+def test_a_folder_of_run_folders_is_analysed_together(tmp_path, small):
+    for model in small["model"].unique():
+        write_table(small[small["model"] == model], tmp_path / model / "results.parquet")
+    both = load_results(tmp_path)
+    assert set(both["model"]) == set(small["model"]) and len(both) == len(small)
+    write_table(small[small["model"] == "sim-model-0"], tmp_path / "again" / "results.parquet")
+    with pytest.raises(MotivlabInputError, match="appears in both"):
+        load_results(tmp_path)

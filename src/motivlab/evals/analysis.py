@@ -45,7 +45,7 @@ from motivlab.measure.stats import wilson_interval
 ITEM_KEYS = ["model", "task_id", "subtask_id", "categories", "condition"]
 GENERAL_CRITERIA = ("quality", "consistency", "creativity", "attention_to_detail", "relevance")
 BREAKDOWN_COMPONENTS = ("interest", "challenge", "mastery", "fear", "value")
-RESULTS_FILES = ("results.parquet", "results.csv")
+RESULTS_FILES = ("results.parquet", "results.csv")  # looked for in this order
 
 
 @dataclass
@@ -90,25 +90,51 @@ class Analysis:
 # loading
 
 
-def find_results_file(results_dir: str | Path) -> Path:
-    """``results.parquet`` (or ``results.csv``) inside ``results_dir``, or ``results_dir`` if it is a file."""
+def find_results_files(results_dir: str | Path) -> list[Path]:
+    """The results table(s) to analyse.
+
+    ``results_dir`` may be the file itself, a run folder holding ``results.parquet`` (or
+    ``results.csv``), or a parent folder whose sub-folders are run folders (one per model, say):
+    then every sub-folder's table is read and they are analysed together.
+    """
     path = Path(results_dir)
     if path.is_file():
-        return path
+        return [path]
     if not path.exists():
         raise FileNotFoundError(f"results folder {str(path)!r} does not exist")
     for name in RESULTS_FILES:
         if (path / name).is_file():
-            return path / name
-    raise FileNotFoundError(f"no {' or '.join(RESULTS_FILES)} in {str(path)!r} (write one with `motivlab eval run`)")
+            return [path / name]
+    found = []
+    for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+        hit = next((sub / n for n in RESULTS_FILES if (sub / n).is_file()), None)
+        if hit is not None:
+            found.append(hit)
+    if not found:
+        raise FileNotFoundError(
+            f"no {' or '.join(RESULTS_FILES)} in {str(path)!r} or its sub-folders (write one with `motivlab eval run`)")
+    return found
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, keep_default_na=False, na_values={"value": ["", "nan", "NaN"]})
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:
-    """Read and validate a results table; a table from another protocol version is a clear error."""
-    path = find_results_file(results_dir)
-    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False,
-                                                                             na_values={"value": ["", "nan", "NaN"]})
-    return check_results(df, source=str(path))
+    """Read and validate the results table(s); another protocol version or a model in two folders is an error."""
+    paths = find_results_files(results_dir)
+    frames = [check_results(_read_table(p), source=str(p)) for p in paths]
+    owner: dict[str, Path] = {}
+    for p, f in zip(paths, frames, strict=True):
+        for model in f["model"].unique():
+            if model in owner:
+                raise MotivlabInputError(
+                    f"model {model!r} appears in both {str(owner[model])!r} and {str(p)!r}; analyse them separately "
+                    "or rename one (its items would be counted twice)")
+            owner[model] = p
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def check_results(df: pd.DataFrame, source: str = "results table") -> pd.DataFrame:

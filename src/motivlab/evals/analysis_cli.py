@@ -1,7 +1,7 @@
 """Command functions for the analysis, mounted by ``motivlab.evals.cli``.
 
 ``motivlab eval analyze DIR [--out OUT]`` reads ``DIR/results.parquet`` (written by
-``motivlab eval run``) and writes tables, figures, ``summary.json`` and ``report.html`` into
+``motivlab eval run``; or ``*/results.parquet`` of DIR's sub-folders, analysed together) and writes tables, figures, ``summary.json`` and ``report.html`` into
 ``OUT`` (default ``DIR/analysis``). ``synthetic_command`` writes a results table with planted
 structure, to try the analysis without running any model::
 
@@ -20,22 +20,24 @@ from motivlab._cli import user_errors
 
 @user_errors
 def analyze_command(
-    results_dir: Annotated[Path, typer.Argument(help="folder with results.parquet (or the file itself)")],
+    results_dir: Annotated[Path, typer.Argument(
+        help="run folder with results.parquet, the file itself, or a folder of run folders (analysed together)")],
     out: Annotated[Path | None, typer.Option(help="output folder (default: RESULTS_DIR/analysis)")] = None,
 ) -> None:
     """Analyse a self-report study: reliability, report vs behaviour, categories, factors, choice, manipulations."""
     from rich.console import Console
 
-    from motivlab.evals.analysis import analyze, find_results_file, load_results
+    from motivlab.evals.analysis import analyze, find_results_files, load_results
     from motivlab.evals.analysis_report import write_outputs
 
     console = Console(stderr=True)
-    source = find_results_file(results_dir)
-    target = out if out is not None else (source.parent / "analysis")
+    sources = find_results_files(results_dir)
+    base = Path(results_dir)
+    target = out if out is not None else ((base.parent if base.is_file() else base) / "analysis")
     with console.status("analysing…"):
-        result = analyze(load_results(source))
+        result = analyze(load_results(results_dir))
     with console.status("writing tables, figures and report…"):
-        report = write_outputs(result, target, source=str(source))
+        report = write_outputs(result, target, source=", ".join(str(s) for s in sources))
     for key, value in result.summary.items():
         typer.echo(f"{key:32s} {value:.4g}")
     for line in result.missing:
