@@ -234,3 +234,10 @@ def test_config_object_and_overrides():
     assert a.config.seed == b.config.seed == 7 and len(b.key(0)) == 5
     with pytest.raises(ValueError, match="key_length"):
         HintWorld(cfg, key_length=0)
+
+
+def test_fingerprint_identifies_the_world():
+    a, b = HintWorld(**SMALL), HintWorld(**SMALL)
+    assert a.fingerprint() == b.fingerprint()
+    assert a.fingerprint() != HintWorld(**SMALL, seed=1).fingerprint()
+    assert a.fingerprint() != HintWorld(n_envs=2000, n_heldout=201, n_trap=100).fingerprint()

@@ -30,7 +30,7 @@ construction (≈10 ms for 10,000 envs); ``prompt`` is a lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
 
 import numpy as np
 
@@ -45,46 +45,12 @@ __all__ = ["HintWorld", "HintWorldConfig"]
 # --------------------------------------------------------------------------------------------
 
 
-def _sample_uniform(n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    return rng.uniform(0.0, scale, size=(n, d))
-
-
-def _sample_gaussian(n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    return rng.normal(0.0, scale, size=(n, d))
-
-
-def _sample_clustered(n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    # 8 clusters, centres uniform in the cube, spread a tenth of the scale
-    centres = rng.uniform(0.0, scale, size=(8, d))
-    return centres[rng.integers(0, 8, size=n)] + rng.normal(0.0, 0.1 * scale, size=(n, d))
-
-
-def _sample_manifold(n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    # a closed curve (1-D manifold) through random directions of R^d
-    t = rng.uniform(0.0, 2 * np.pi, size=(n, 1))
-    freqs = np.arange(1, 4)
-    basis = np.concatenate([np.cos(t * freqs), np.sin(t * freqs)], axis=1)  # (n, 6)
-    mix = rng.normal(0.0, scale / np.sqrt(6), size=(6, d))
-    return basis @ mix
-
-
-_LOCAL_GEOMETRIES: dict[str, Callable[[int, int, float, np.random.Generator], np.ndarray]] = {
-    "uniform": _sample_uniform,
-    "gaussian": _sample_gaussian,
-    "clustered": _sample_clustered,
-    "manifold": _sample_manifold,
-}
-
-
 def sample_coordinates(geometry: str, n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Coordinates ``(n, d)`` from a named geometry: the theory's sampler when it is available
-    (so organism and simulation share one definition), else the local fallback above."""
-    try:
-        from motivlab.theory import geometries  # type: ignore[attr-defined]
+    """Coordinates ``(n, d)`` from the theory's named geometry (:mod:`motivlab.theory.geometries`),
+    so an organism's envs and a simulation's envs are drawn from one definition."""
+    from motivlab.theory.geometries import sample_coordinates as theory_sample
 
-        return np.asarray(geometries.sample_coordinates(geometry, n, d, scale=scale, rng=rng), dtype=np.float64)
-    except (ImportError, AttributeError):
-        return _LOCAL_GEOMETRIES[geometry](n, d, scale, rng)
+    return np.asarray(theory_sample(geometry, n, d, scale=scale, rng=rng), dtype=np.float64)
 
 
 def grid_regions(coords: np.ndarray, length: float | None) -> np.ndarray:
@@ -309,6 +275,16 @@ class HintWorld:
             "n_train": int(self._split["train"].size),
             "alphabet_size": len(self._alphabet),
         }
+
+    def fingerprint(self) -> str:
+        """16-hex hash of every env's prompt, key, split and coordinates: two worlds with the same
+        fingerprint are the same world. Store it beside a model trained for a world, and compare
+        on load: a config alone is not enough if a geometry's generator ever changes."""
+        h = hashlib.sha256()
+        for e in range(self.n_envs):
+            h.update(f"{self.prompt(e).text}\t{self._keys[e]}\t{self._split_of[e]}\n".encode())
+        h.update(np.ascontiguousarray(self._coords).round(12).tobytes())
+        return h.hexdigest()[:16]
 
     def _check_id(self, env_id: int) -> int:
         e = int(env_id)

@@ -31,11 +31,13 @@ class HintWorldConfig(BaseModel):
     dim: int = Field(2, ge=1, le=64, description="Dimension d of the latent coordinates u_e.")
     geometry: Geometry = Field(
         "uniform",
-        description="How coordinates are drawn (the theory's geometries, see motivlab.theory.geometries): "
-        "'uniform' in [0, scale]^d, 'gaussian' N(0, scale² I), 'clustered' (Gaussian mixture), "
-        "'manifold' (a low-dimensional curve embedded in d dimensions).",
+        description="How coordinates are drawn (motivlab.theory.geometries, the theory's own generators): "
+        "'uniform' in the unit cube, 'gaussian' isotropic with the cube's spread, 'clustered' (8 tight "
+        "Gaussian clusters), 'manifold' (a smooth closed curve in R^d); all times coordinate_scale.",
     )
-    coordinate_scale: float = Field(1.0, gt=0, description="Scale of the coordinate cloud (units of u).")
+    coordinate_scale: float = Field(
+        1.0, gt=0, description="Multiplies every coordinate (a larger domain: more key regions of side ℓ_y)."
+    )
     key_length: int = Field(4, ge=1, le=32, description="Characters in each env's secret key (the answer).")
     key_alphabet: str = Field(
         "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
