@@ -224,6 +224,13 @@ def test_hf_complete_plumbing(tiny):
 def test_build_monitor_dispatch(world):
     assert isinstance(build_monitor("world", world=world), WorldMonitor)
     assert isinstance(build_monitor("regex", patterns={"^G": "reward_seeking"}), RegexMonitor)
+    from_world = build_monitor("regex", world=world)
+    p = world.prompt(0)
+    assert from_world.label_batch([p, p], ["GAB", "TAB"]) == [Route.REWARD_SEEKING, Route.LOCAL]
+    judge = build_monitor("judge", world=world, complete=lambda qs: ["VERDICT: LOCAL"] * len(qs))
+    assert judge.label_batch([p], ["G"]) == [Route.LOCAL]
+    with pytest.raises(ValueError, match="monitor 'probe'"):
+        build_monitor("probe", world=world)
     with pytest.raises(ValueError, match="monitor kind"):
         build_monitor("oracle")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="monitor 'world'"):

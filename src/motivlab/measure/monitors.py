@@ -261,17 +261,32 @@ def openai_complete(
 
 MonitorKind = Literal["world", "regex", "probe", "judge"]
 
+def _regex(world: World | None = None, **kw: Any) -> RegexMonitor:
+    if "patterns" not in kw and world is not None:
+        return RegexMonitor.for_world(world)
+    return RegexMonitor(**kw)
+
+
+def _without_world(cls: Callable[..., Monitor]) -> Callable[..., Monitor]:
+    # the trainer passes `world=` to every kind; probes and judges do not need it
+    def build(world: World | None = None, **kw: Any) -> Monitor:
+        return cls(**kw)
+
+    return build
+
+
 _BUILDERS: dict[str, Callable[..., Monitor]] = {
     "world": WorldMonitor,
-    "regex": RegexMonitor,
-    "probe": ProbeMonitor,
-    "judge": JudgeMonitor,
+    "regex": _regex,
+    "probe": _without_world(ProbeMonitor),
+    "judge": _without_world(JudgeMonitor),
 }
 
 
 def build_monitor(kind: MonitorKind, **kwargs: Any) -> Monitor:
-    """Construct a monitor by name (how configs choose one), e.g.
-    ``build_monitor("world", world=w)`` or ``build_monitor("regex", patterns={...})``."""
+    """Construct a monitor by name (how configs choose one), e.g. ``build_monitor("world", world=w)``,
+    ``build_monitor("regex", patterns={...})`` or ``build_monitor("regex", world=w)`` (the world's
+    prefix rules). ``world`` is accepted by every kind, so a trainer can always pass it."""
     check_choice("monitor kind", kind, list(_BUILDERS))
     try:
         return _BUILDERS[kind](**kwargs)
