@@ -99,7 +99,13 @@ class RunDir:
         self._guard(append_jsonl, self.path / f"{name}.jsonl", [_plain(r) for r in records])
 
     def read(self, name: str) -> pd.DataFrame:
-        return pd.DataFrame.from_records(list(read_jsonl(self.path / f"{name}.jsonl")))
+        """A log as a table; numeric columns stay float even where every value is null (NaN)."""
+        df = pd.DataFrame.from_records(list(read_jsonl(self.path / f"{name}.jsonl")))
+        for col in df.columns:
+            if df[col].dtype == object and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                                               for v in df[col]):
+                df[col] = df[col].astype(np.float64)
+        return df
 
     def compact(self) -> dict[str, pd.DataFrame]:
         """Rewrite every JSONL log as Parquet (metrics and steps also as CSV), atomically."""
