@@ -39,12 +39,26 @@ def _quiet_transformers() -> None:
         pass
 
 
+def _threads() -> None:
+    """One intra-op thread unless $MOTIVLAB_TORCH_THREADS says otherwise: the organism's matrices are
+    tiny, and on a shared machine two spinning OpenMP threads are often slower than one."""
+    import os
+
+    import torch
+
+    raw = os.environ.get("MOTIVLAB_TORCH_THREADS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"MOTIVLAB_TORCH_THREADS must be a positive integer, got {raw!r}")
+    torch.set_num_threads(int(raw))
+
+
 def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Path:
     from motivlab.rl.config import build_config
     from motivlab.rl.rundir import RunDirError
     from motivlab.rl.trainer import train
 
     _quiet_transformers()
+    _threads()
     config = build_config(config_data, overrides)
     try:
         result = train(config, out, resume=resume)
@@ -94,9 +108,6 @@ def demo_command(
     """
     import time
 
-    import torch
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()
     _run(DEMO_CONFIG, list(set_ or []), out, resume=True)
     typer.echo(f"demo finished in {time.perf_counter() - start:.0f} s")
