@@ -28,8 +28,10 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ import torch
 from motivlab.errors import MotivlabInputError
 from motivlab.measure.metrics import empty_metrics, merge_exact, rollout_metrics
 from motivlab.rl.config import TrainConfig, config_to_dict
+from motivlab.rl.hooks import TrainerHook, check_rewards, check_weights
 from motivlab.rl.progress import TrainProgress
 from motivlab.rl.rundir import RunDir
 from motivlab.rl.sampling import sample
@@ -128,11 +131,13 @@ def train(
     model: Any = None,
     tokenizer: Any = None,
     world: World | None = None,
+    hooks: Sequence[TrainerHook] = (),
 ) -> TrainResult:
     """Run (or resume) RL as configured, writing the run directory ``out``.
 
     ``model``/``tokenizer``/``world`` override what the config would load (the Python API for
-    benchmarks and tests); the config is still what ``config.toml`` records.
+    benchmarks and tests); the config is still what ``config.toml`` records. ``hooks`` are
+    interventions called at the named points of :mod:`motivlab.rl.hooks`.
     """
     from motivlab.measure.monitors import build_monitor
     from motivlab.rl.report import finish_run
@@ -165,18 +170,25 @@ def train(
             # ---- pick prompts ------------------------------------------------------------
             envs = pick_envs(train_envs, algo.prompts_per_step, config.seed, step)  # (P,)
             prompts = [world.prompt(int(e)) for e in envs]
+            texts = [p.text for p in prompts]
+            for hook in hooks:
+                texts = hook.prompt_texts(step, prompts, texts)
             # ---- sample ------------------------------------------------------------------
-            samples = sample(
-                model, tokenizer, [p.text for p in prompts], n_per_prompt=algo.group_size,
-                max_new_tokens=max_new_tokens, temperature=config.sampling.temperature,
-                top_p=config.sampling.top_p, stop=world.stop, generator=step_generator(config.seed, step),
-                batch_size=config.sampling.batch_size, chat_template=config.model.chat_template,
-            )  # B = P × group_size rollouts, prompt-major
+            with contextlib.ExitStack() as stack:
+                for hook in hooks:
+                    stack.enter_context(hook.sampling(model))
+                samples = sample(
+                    model, tokenizer, texts, n_per_prompt=algo.group_size,
+                    max_new_tokens=max_new_tokens, temperature=config.sampling.temperature,
+                    top_p=config.sampling.top_p, stop=world.stop, generator=step_generator(config.seed, step),
+                    batch_size=config.sampling.batch_size, chat_template=config.model.chat_template,
+                )  # B = P × group_size rollouts, prompt-major
             rollout_prompts = [prompts[i] for i in samples.prompt_index]
             # ---- grade and label ---------------------------------------------------------
             t0 = time.perf_counter()
             rewards = grade_batch(world, rollout_prompts, samples.completions)  # (B,) float64 in [0, 1]
             routes = _labels(monitor, rollout_prompts, samples.completions)
+            train_rewards, weights = _shaped(hooks, step, rollout_prompts, samples.completions, rewards, routes)
             grade_seconds = time.perf_counter() - t0
             # ---- measure (sampled every step, exact every K steps, before the update) ------
             t0 = time.perf_counter()
@@ -186,11 +198,16 @@ def train(
                 metrics = _exact_metrics(model, tokenizer, world, measured, step, metrics)
             measure_seconds = time.perf_counter() - t0
             # ---- update ------------------------------------------------------------------
-            stats = update_policy(
-                model, optimizer, samples, torch.as_tensor(rewards, dtype=torch.float32), algo=algo,
-                optim=config.optim, temperature=config.sampling.temperature, max_new_tokens=max_new_tokens,
-                ref_model=ref_model,
-            )
+            with contextlib.ExitStack() as stack:
+                for hook in hooks:
+                    stack.enter_context(hook.updating(model))
+                stats = update_policy(
+                    model, optimizer, samples, torch.as_tensor(train_rewards, dtype=torch.float32), algo=algo,
+                    optim=config.optim, temperature=config.sampling.temperature, max_new_tokens=max_new_tokens,
+                    ref_model=ref_model, weights=None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
+                )
+            for hook in hooks:
+                hook.after_update(step, model, optimizer)
             # ---- log and checkpoint ------------------------------------------------------
             overall = metrics[(metrics.env_id == -1) & (metrics.split == "train")].iloc[0]
             step_record = {
@@ -201,7 +218,14 @@ def train(
                 "measure_seconds": measure_seconds, "update_seconds": stats.seconds,
                 "tokens_per_second": samples.n_tokens / max(samples.seconds, 1e-9), **stats.extra,
             }
-            run.append("rollouts", _rollout_records(step, rollout_envs, samples, rewards, routes, config.algorithm.group_size))
+            for hook in hooks:
+                step_record.update({f"{hook.name}/{k}": v for k, v in hook.log().items()})
+            records = _rollout_records(step, rollout_envs, samples, rewards, routes, algo.group_size, prompts)
+            if hooks:  # what the intervention changed, next to what the world said
+                for i, rec in enumerate(records):
+                    rec.update(policy_prompt=texts[samples.prompt_index[i]], train_reward=float(train_rewards[i]),
+                               weight=1.0 if weights is None else float(weights[i]))
+            run.append("rollouts", records)
             run.append("metrics", metrics.to_dict("records"))
             run.append("steps", [step_record])
             if (step + 1) % config.run.checkpoint_every == 0 or step + 1 == config.steps:
@@ -225,11 +249,26 @@ def train(
     return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"])
 
 
+def _shaped(hooks: Sequence[TrainerHook], step: int, prompts: list[Any], completions: list[str],
+            rewards: np.ndarray, routes: list[Route]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rewards for the update and per-rollout gradient weights after every hook had its say."""
+    train_rewards, weights = rewards, None
+    for hook in hooks:
+        train_rewards = check_rewards(hook.name, hook.rewards(step, prompts, completions, train_rewards, routes),
+                                      len(rewards))
+    for hook in hooks:
+        w = hook.weights(step, prompts, completions, train_rewards, routes)
+        if w is not None:
+            w = check_weights(hook.name, w, len(rewards))
+            weights = w if weights is None else weights * w
+    return train_rewards, weights
+
+
 def _rollout_records(step: int, envs: np.ndarray, samples: Any, rewards: np.ndarray, routes: list[Route],
-                     group_size: int) -> list[dict[str, Any]]:
+                     group_size: int, prompts: list[Any]) -> list[dict[str, Any]]:
     return [
         {
-            "step": step, "env_id": int(envs[i]), "prompt": samples.prompts[samples.prompt_index[i]],
+            "step": step, "env_id": int(envs[i]), "prompt": prompts[samples.prompt_index[i]].text,
             "completion": samples.completions[i], "reward": float(rewards[i]), "route": str(routes[i]),
             "logprob": float(samples.total_logprob[i]), "sample_idx": i % group_size,
             "n_tokens": int(samples.completion_mask[i].sum()), "finished": bool(samples.finished[i]),

@@ -102,10 +102,13 @@ def _run_iterations(
 def grpo_update(
     model: Any, optimizer: torch.optim.Optimizer, samples: Samples, rewards: torch.Tensor, *,
     algo: GRPOConfig, optim: OptimSection, temperature: float, max_new_tokens: int, ref_model: Any = None,
+    weights: torch.Tensor | None = None,
 ) -> UpdateStats:
-    """GRPO on one batch: advantages (B,), then μ clipped-surrogate steps against the sampler's
-    log-probs (B, T)."""
+    """GRPO on one batch: advantages (B,) (times the hooks' ``weights``, if any), then μ
+    clipped-surrogate steps against the sampler's log-probs (B, T)."""
     advantages = group_advantages(rewards, algo.group_size, algo.scale_rewards)  # (B,)
+    if weights is not None:
+        advantages = advantages * weights
     mask = samples.completion_mask
     norm = Normaliser(len(samples), int(mask.sum()), max_new_tokens)
     rows = torch.arange(len(samples)) if algo.beta > 0 else torch.nonzero(advantages != 0).flatten()
@@ -139,10 +142,13 @@ def grpo_update(
 def rejection_update(
     model: Any, optimizer: torch.optim.Optimizer, samples: Samples, rewards: torch.Tensor, *,
     algo: RejectionConfig, optim: OptimSection, temperature: float, max_new_tokens: int, ref_model: Any = None,
+    weights: torch.Tensor | None = None,
 ) -> UpdateStats:
     """Expert iteration on one batch: cross-entropy (at temperature 1: the model's own
-    distribution) on the rollouts with reward >= threshold."""
+    distribution) on the rollouts with reward >= threshold (and hook weight > 0, if any)."""
     keep = rewards >= algo.threshold  # (B,)
+    if weights is not None:
+        keep = keep & (weights > 0)
     rows = torch.nonzero(keep).flatten()
     mask = samples.completion_mask
     norm = Normaliser(len(rows), int(mask[rows].sum()), max_new_tokens)
@@ -161,13 +167,14 @@ UPDATES: dict[str, Callable[..., UpdateStats]] = {"grpo": grpo_update, "rejectio
 def update_policy(
     model: Any, optimizer: torch.optim.Optimizer, samples: Samples, rewards: torch.Tensor, *,
     algo: GRPOConfig | RejectionConfig, optim: OptimSection, temperature: float, max_new_tokens: int,
-    ref_model: Any = None,
+    ref_model: Any = None, weights: torch.Tensor | None = None,
 ) -> UpdateStats:
-    """Dispatch on ``algo.name``; time the whole update."""
+    """Dispatch on ``algo.name``; time the whole update. ``weights`` (B,) in [0, 1] scale each
+    rollout's gradient (trajectory filtering)."""
     start = time.perf_counter()
     stats = UPDATES[algo.name](
         model, optimizer, samples, rewards, algo=algo, optim=optim, temperature=temperature,
-        max_new_tokens=max_new_tokens, ref_model=ref_model,
+        max_new_tokens=max_new_tokens, ref_model=ref_model, weights=weights,
     )
     stats.seconds = time.perf_counter() - start
     return stats
