@@ -91,7 +91,21 @@ def test_unobserved_route_pins_initial_skill_and_stays_finite():
     table = fit.summary()
     row = table[(table.parameter == "s_r_init") & (table.env_id == 0)].iloc[0]
     assert bool(row.fixed) and row.stderr == 0
-    assert np.all(np.isfinite(table[["estimate", "stderr", "theta", "theta_stderr"]].to_numpy(float)))
+    assert np.all(np.isfinite(table[["estimate", "theta"]].to_numpy(float)))
+    ident = table["identified"].to_numpy(bool)
+    assert np.all(np.isfinite(table.loc[ident, ["stderr", "ci_low", "ci_high"]].to_numpy(float)))
+    assert np.all(np.isinf(table.loc[~ident, "theta_stderr"]))  # no information: no fake precision
+    assert ident[:3].all()  # the learnabilities are identified
+
+
+def test_no_information_is_reported_as_unidentified():
+    times = np.arange(6.0)
+    flat = np.tile([0.3, 0.5, 0.6], (6, 1))  # nothing moves: no learnability or coupling is estimable
+    data = Trajectories(times, flat, np.full_like(flat, 1e-9), np.full_like(flat, 1e-9))
+    fit = BehaviouralSelectionFit(n_starts=1).fit(data)
+    glob = fit.summary().query("env_id.isna()")
+    assert not glob["identified"].any() and np.isinf(glob["stderr"]).all()
+    assert fit.n_iterations_ < 50 and fit.success_
 
 
 def test_bootstrap_agrees_with_jacobian_and_is_reproducible():

@@ -69,3 +69,19 @@ def test_loader_errors(tmp_path):
         load_trajectories(tmp_path / "d.txt")
     with pytest.raises(MotivlabInputError, match="source"):
         load_trajectories(tmp_path / "c.csv", source="best")
+
+
+def test_route_counts_smoothing_and_trap_exclusion(tmp_path):
+    df = pd.DataFrame({
+        "step": [0, 0, 5, 5], "env_id": [0, 1, 0, 1], "split": ["train", "trap", "train", "trap"],
+        "n_rollouts": [8] * 4, "n_reward_seeking": [0, 1, 2, 1], "n_local": [4, 3, 2, 3],  # 4 unclassified
+        "p": [0.0, 0.25, 0.5, 0.25], "s_r": [np.nan, 1.0, 0.5, 1.0], "s_l": [0.25, 0.0, 1.0, 0.0],
+    })
+    df.to_parquet(tmp_path / "metrics.parquet")
+    data = load_trajectories(tmp_path)
+    assert list(data.env_ids) == [0]  # trap envs left out by default
+    np.testing.assert_allclose(data.p[:, 0], [0.5 / 5, 2.5 / 5])  # (k + ½)/(n + 1) over classified rollouts
+    np.testing.assert_allclose(data.s_l[:, 0], [1.5 / 5, 2.5 / 3])
+    assert np.isnan(data.s_r[0, 0])
+    with_trap = load_trajectories(tmp_path, splits=["train", "trap"])
+    assert list(with_trap.env_ids) == [0, 1] and list(with_trap.trained) == [True, False]

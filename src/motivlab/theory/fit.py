@@ -179,7 +179,8 @@ class BehaviouralSelectionFit:
     for per-env entries, natural scale), ``covariance_`` (free unconstrained parameters,
     ``free_names_``), ``theta_`` / ``theta_stderr_`` (full unconstrained vector),
     ``residual_rms_`` (logit units) and ``residual_rms_by_quantity_``, ``discretisation_error_``,
-    ``n_obs_``, ``n_free_``, ``success_``, ``message_``.
+    ``n_obs_``, ``n_free_``, ``success_``, ``message_``, ``identified_`` (full vector; False =
+    the data carry no information on it, stderr ``inf``).
     """
 
     def __init__(self, coupling: str = "homogeneous", **options: object) -> None:
@@ -213,8 +214,10 @@ class BehaviouralSelectionFit:
         fine = euler_grid(data.times, 4 * cfg.n_steps)
         self.discretisation_error_ = float(np.max(np.abs(problem.predicted_logits(res.x[None], fine)[0] - r - problem.obs)))
         s2 = float(r @ r) / max(1, len(r) - layout.n_free)
-        cov = self._bootstrap(problem, res.x, r) if cfg.uncertainty == "bootstrap" else _jacobian_cov(res.jac, s2)
-        self._set_estimates(layout, res.x, cov)
+        cov, identified = _jacobian_cov(res.jac, s2)
+        if cfg.uncertainty == "bootstrap":
+            cov = self._bootstrap(problem, res.x, r)
+        self._set_estimates(layout, res.x, cov, identified)
         return self
 
     def _init_defaults(self, layout: Layout, data: Trajectories) -> None:
@@ -300,17 +303,19 @@ class BehaviouralSelectionFit:
             draws.append(self._solve(problem, obs, theta, max_iter=max(10, self.config.max_iter // 2)).x)
         return np.atleast_2d(np.cov(np.array(draws).T))
 
-    def _set_estimates(self, layout: Layout, theta_free: np.ndarray, cov: np.ndarray) -> None:
+    def _set_estimates(self, layout: Layout, theta_free: np.ndarray, cov: np.ndarray, identified: np.ndarray) -> None:
         self.theta_ = layout.full(theta_free)[0]
         self.covariance_ = cov
         self.free_names_ = [f"{n}[{e}]" if e is not None else n
                             for n, e, f in zip(layout.names, layout.env_ids, layout.free, strict=True) if f]
         se = np.zeros_like(self.theta_)
-        se[layout.free] = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        se[layout.free] = np.where(identified, np.sqrt(np.clip(np.diag(cov), 0.0, None)), np.inf)
         self.theta_stderr_ = se
+        self.identified_ = np.ones(len(se), bool)
+        self.identified_[layout.free] = identified
         nat = layout.natural(self.theta_)
         deriv = np.where(np.asarray(layout.transforms) == "log", nat, nat * (1 - nat))
-        self._natural, self._natural_se = nat, deriv * se
+        self._natural, self._natural_se = nat, np.where(np.isinf(se), np.inf, deriv * np.where(np.isinf(se), 0, se))
         lo, hi = layout.natural(self.theta_ - 1.96 * se), layout.natural(self.theta_ + 1.96 * se)
         self._ci = (lo, hi)
         self.params_, self.stderr_ = {}, {}
@@ -331,7 +336,7 @@ class BehaviouralSelectionFit:
         return pd.DataFrame({
             "parameter": lay.names, "env_id": lay.env_ids, "estimate": self._natural, "stderr": self._natural_se,
             "ci_low": self._ci[0], "ci_high": self._ci[1], "theta": self.theta_, "theta_stderr": self.theta_stderr_,
-            "transform": lay.transforms, "fixed": ~lay.free,
+            "transform": lay.transforms, "fixed": ~lay.free, "identified": self.identified_,
         })
 
     def predict(self, times: np.ndarray | list[float]) -> Trajectories:
@@ -416,14 +421,17 @@ def _offdiag(data: Trajectories) -> np.ndarray:
     return d2[~np.eye(len(d2), dtype=bool)]
 
 
-def _jacobian_cov(jac: np.ndarray, s2: float) -> np.ndarray:
-    """``s² (JᵀJ)⁻¹`` by eigen-decomposition of the small ``P × P`` matrix ``JᵀJ``.
+def _jacobian_cov(jac: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
+    """``s² (JᵀJ)⁻¹`` and a per-parameter *identified* mask, from the eigenvectors of ``JᵀJ``.
 
-    Eigenvalues are floored at 1e-14 of the largest, so unidentified directions get a huge
-    (finite) variance, never zero. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory and
-    ~M·P² flops, which matters for thousands of residuals.
+    Directions with eigenvalue below 1e-10 of the largest carry no information (e.g. a
+    learnability whose latent never moves, a value stuck at the clip); every parameter loading on
+    such a direction (|component| > 1e-3) is unidentified and gets an infinite stderr rather
+    than a deceptively small one. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory.
     """
-    jac = np.asarray(jac.todense() if hasattr(jac, "todense") else jac)
     ev, vec = np.linalg.eigh(jac.T @ jac)
-    ev = np.maximum(ev, max(float(ev.max()), 1e-300) * 1e-14)
-    return s2 * (vec / ev) @ vec.T
+    top = max(float(ev.max()), 1e-300)
+    null = ev < 1e-10 * top
+    identified = ~(np.abs(vec[:, null]) > 1e-3).any(axis=1)
+    ev = np.maximum(ev, top * 1e-10)
+    return s2 * (vec / ev) @ vec.T, identified

@@ -77,8 +77,10 @@ def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float, hor
     shared = table[table["env_id"].isna()]
     estimates = {row.parameter: {"estimate": _finite(row.estimate), "stderr": _finite(row.stderr),
                                  "ci_low": _finite(row.ci_low), "ci_high": _finite(row.ci_high),
-                                 "fixed": bool(row.fixed)} for row in shared.itertuples()}
+                                 "fixed": bool(row.fixed), "identified": bool(row.identified)}
+                 for row in shared.itertuples()}
     n_star = fit.predict_critical_diversity(p0, threshold=threshold, n_max=n_max, horizon=horizon)
+    unidentified = [name for name, e in estimates.items() if not e["identified"]]
     return {
         "config": fit.config.model_dump(),
         "data": {"n_envs": fit.data_.n_envs, "n_trained": int(fit.data_.trained.sum()), "n_times": fit.data_.n_times,
@@ -90,7 +92,8 @@ def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float, hor
                 "iterations": fit.n_iterations_, "converged": fit.success_, "message": fit.message_},
         "critical_diversity": {"p0": p0, "n_star": [None if not np.isfinite(v) else float(v) for v in n_star],
                                "threshold": threshold, "n_max": n_max,
-                               "horizon_steps": horizon, "note": "null = no N ≤ n_max reaches the threshold"},
+                               "horizon_steps": horizon, "note": "null = no N ≤ n_max reaches the threshold",
+                               "unidentified_inputs": unidentified},
     }
 
 
@@ -215,7 +218,7 @@ def _print_table(result: dict[str, Any], out: Path | None) -> None:
     for col in ("parameter", "estimate", "stderr", "95% interval"):
         table.add_column(col, justify="right")
     for name, e in result["estimates"].items():
-        se = "fixed" if e["fixed"] else _fmt(e["stderr"])
+        se = "fixed" if e["fixed"] else _fmt(e["stderr"]) if e["identified"] else "unidentified"
         table.add_row(name, _fmt(e["estimate"]), se, f"[{_fmt(e['ci_low'])}, {_fmt(e['ci_high'])}]")
     console = Console()
     console.print(table)
@@ -224,5 +227,8 @@ def _print_table(result: dict[str, Any], out: Path | None) -> None:
     cd = result["critical_diversity"]
     console.print("N*(p0): " + ", ".join(f"{p:g} → {'>' + format(cd['n_max'], 'g') if n is None else format(n, '.4g')}"
                                          for p, n in zip(cd["p0"], cd["n_star"], strict=True)))
+    if cd["unidentified_inputs"]:
+        console.print(f"[yellow]warning: N* rests on unidentified parameters {cd['unidentified_inputs']}: "
+                      "the data carry no information on them[/yellow]")
     if out is not None:
         console.print(f"wrote {out}/report.html")

@@ -12,7 +12,7 @@ Two file formats are read by :func:`load_trajectories`:
   (teacher-forced) measurement is used wherever it exists and the sampled one elsewhere
   (sampled proportions get the ``(k + ½)/(n + 1)`` correction when ``n_rollouts`` is known);
   envs whose ``split`` is ``"train"`` are marked as *trained* (they send gradient through the
-  transfer matrix), the others only receive transfer;
+  transfer matrix), the others only receive transfer; ``"trap"`` envs are left out by default;
 * a tidy CSV/Parquet with columns ``t, env_id, p, s_r, s_l`` and optional env coordinates
   ``u0, u1, …`` (constant per env) and an optional boolean ``trained`` column.
 """
@@ -146,17 +146,20 @@ def _smoothed_sampled(df: pd.DataFrame) -> dict[str, pd.Series]:
     """Sampled proportions with the Haldane–Anscombe correction ``(k + ½) / (n + 1)``.
 
     Why: with 8 rollouts a measured ``p = 0`` would otherwise sit at the clip (logit -6.9) and
-    dominate a least-squares fit in logit space. Counts: ``n = n_rollouts`` for ``p``, ``n p``
-    reward-seeking rollouts for ``s_r``, ``n (1 - p)`` local ones for ``s_l``. Without an
-    ``n_rollouts`` column the raw values are returned.
+    dominate a least-squares fit in logit space. Counts: ``n_reward_seeking + n_local`` for
+    ``p``, ``n_reward_seeking`` for ``s_r``, ``n_local`` for ``s_l`` (if those columns are absent,
+    ``n_rollouts`` split by ``p``). Without any count column the raw values are returned.
     """
     nan = pd.Series(np.nan, index=df.index)
     raw = {q: (df[q].astype(float) if q in df.columns else nan) for q in QUANTITIES}
-    if "n_rollouts" not in df.columns:
+    if "n_rollouts" not in df.columns and "n_local" not in df.columns:
         return raw
-    n = df["n_rollouts"].astype(float)
-    p = raw["p"]
-    counts = {"p": n, "s_r": n * p, "s_l": n * (1.0 - p)}
+    if {"n_reward_seeking", "n_local"} <= set(df.columns):  # exact counts (unclassified rollouts excluded)
+        n_r, n_l = df["n_reward_seeking"].astype(float), df["n_local"].astype(float)
+    else:
+        n = df["n_rollouts"].astype(float)
+        n_r, n_l = n * raw["p"], n * (1.0 - raw["p"])
+    counts = {"p": n_r + n_l, "s_r": n_r, "s_l": n_l}
     return {q: (raw[q] * counts[q] + 0.5) / (counts[q] + 1.0) for q in QUANTITIES}
 
 
@@ -195,7 +198,8 @@ def load_trajectories(
 
     ``source`` (run metrics only): ``"auto"`` takes the exact measurement where present and the
     sampled one elsewhere, ``"exact"``/``"sampled"`` use only one kind. ``splits`` keeps only
-    rows whose ``split`` is listed (default: all splits).
+    rows whose ``split`` is listed (default: every split except ``"trap"``, whose lying grader
+    note breaks the model's assumption that reward-seeking skill transfers).
     """
     check_choice("source", source, ("auto", "exact", "sampled"))
     path = Path(path)
@@ -212,6 +216,9 @@ def load_trajectories(
         df = df[df["split"].isin(splits)]
         if df.empty:
             raise MotivlabInputError(f"no rows with split in {splits}")
+    elif "split" in df.columns and (df["split"] != "trap").any():
+        # Trap envs (the grader note lies) follow different physics: sR cannot transfer there.
+        df = df[df["split"] != "trap"]
     if "step" in df.columns and "t" not in df.columns:
         df = _metrics_to_tidy(df, source)
     return Trajectories.from_frame(df)

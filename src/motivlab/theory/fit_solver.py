@@ -63,6 +63,10 @@ def levenberg_marquardt(
         Jw = J * np.sqrt(w)[:, None]
         H = Jw.T @ Jw  # (P, P)
         g = J.T @ (w * r)
+        # Residual RMS below ~1e-8 logit is beyond any measurement: call it an exact fit.
+        if cost <= 1e-16 * len(r) or np.max(np.abs(g), initial=0.0) <= 1e-14 * max(1.0, float(np.abs(H).max())):
+            message, success = "gradient vanishes (exact fit or no information)", True
+            break
         diag = np.maximum(np.diag(H), 1e-12 * max(1.0, float(np.diag(H).max())))
         while True:
             try:
