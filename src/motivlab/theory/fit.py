@@ -91,7 +91,8 @@ class FitConfig(BaseModel):
     loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear"
     """Loss on residuals (scipy's definitions, ``f_scale = 1`` logit); non-linear ones down-weight outliers."""
     n_starts: int = Field(3, ge=1, le=50)
-    """Optimiser starts: the grid start plus jittered copies; the lowest cost wins."""
+    """Optimiser starts: the grid start plus jittered copies (scouted for 6 iterations, continued
+    only if competitive); the lowest cost wins."""
     max_iter: int = Field(100, ge=1)
     """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
 
@@ -201,7 +202,7 @@ class BehaviouralSelectionFit:
             raise MotivlabInputError(
                 f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
                 "parameters; add time points or envs, or use shared_initial=True / fixed=…")
-        res = min((self._solve(problem, problem.obs, th) for th in self._starts(problem)), key=lambda r: r.cost)
+        res = self._multistart(problem)
         self.data_, self.layout_, self._problem = data, layout, problem
         self.success_, self.message_ = bool(res.success), str(res.message)
         self.n_iterations_ = res.njev
@@ -286,6 +287,18 @@ class BehaviouralSelectionFit:
             th[glob] += rng.normal(0.0, 0.7, glob.sum())
             starts.append(th)
         return [th[problem.layout.free] for th in starts]
+
+    def _multistart(self, problem: _Problem) -> LMResult:
+        """Converge from the grid start; scout each jittered start for a few iterations and
+        continue only those that are already at least as good (most are not: cheap insurance)."""
+        first, *others = self._starts(problem)
+        best = self._solve(problem, problem.obs, first)
+        for th in others:
+            scout = self._solve(problem, problem.obs, th, max_iter=min(6, self.config.max_iter))
+            if scout.cost < best.cost * (1 + 1e-3):
+                full = self._solve(problem, problem.obs, scout.x)
+                best = full if full.cost < best.cost else best
+        return best
 
     def _solve(self, problem: _Problem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
         return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
