@@ -32,7 +32,7 @@ def _design(seed: int, n: int = 24, t: int = 32):
 def _z(fit, name, truth):
     """(estimate - truth) / stderr in the unconstrained parametrisation."""
     i = fit.layout_.block(name)[0]
-    transform = {"log": np.log, "logit": logit}[fit.layout_.transforms[i]]
+    transform = {"log": np.log, "logit": logit, "unit": float}[fit.layout_.transforms[i]]
     return (fit.theta_[i] - transform(truth)) / fit.theta_stderr_[i]
 
 

@@ -19,10 +19,13 @@ integration (:mod:`motivlab.theory.fit_forward`). After the fit the same residua
 recomputed with 4× the substeps; ``discretisation_error_`` reports the largest change.
 
 *Optimiser.* Levenberg–Marquardt on the normal equations (:mod:`motivlab.theory.fit_solver`),
-started from a coarse batched grid over learnability scales and couplings.
+started from a coarse batched grid over learnability scales and couplings. Couplings are
+optimised directly in [0, 1] (box-constrained) rather than through a logit: an estimate on the
+boundary (c = 1 is common when transfer is strong) keeps a non-zero Jacobian column, so the
+stderrs of the parameters it trades off against (``α``) include its uncertainty.
 
 *Uncertainty.* ``"jacobian"``: ``cov = s² (JᵀJ)⁻¹`` in the unconstrained parameters (log α,
-logit c, log ℓ, initial logits), ``s²`` = residual sum of squares / (observations − free
+c itself, log ℓ, initial logits), ``s²`` = residual sum of squares / (observations − free
 parameters); natural-scale stderrs by the delta method, 95 % intervals by transforming the
 unconstrained interval. ``"bootstrap"``: parametric bootstrap (simulate at the estimate, add
 Gaussian noise of the residual scale in logit space at the observed entries, refit).
@@ -236,7 +239,7 @@ class BehaviouralSelectionFit:
         n_tr = int(data.trained.sum())
         span = float(data.times[-1] - data.times[0])
         for k in LATENTS:
-            for prefix, value in (("c", logit(0.3)), ("ell", np.log(np.sqrt(np.median(_offdiag(data)) + 1e-12)))):
+            for prefix, value in (("c", 0.3), ("ell", np.log(np.sqrt(np.median(_offdiag(data)) + 1e-12)))):
                 idx = layout.block(f"{prefix}_{k}")
                 layout.default[idx[layout.free[idx]]] = value
             idx = layout.block(f"alpha_{k}")
@@ -254,7 +257,7 @@ class BehaviouralSelectionFit:
             cands.append(th)
         base = cands[int(np.argmin(problem.cost_batch(np.array(cands))))]
         prefix = {"homogeneous": "c", "lengths": "ell", "none": None}[layout.coupling]
-        c_values = {"c": logit([0.02, 0.3, 0.9]), "ell": np.log([0.3, 1.0, 3.0]), None: [0.0]}[prefix]
+        c_values = {"c": [0.02, 0.3, 0.9], "ell": np.log([0.3, 1.0, 3.0]), None: [0.0]}[prefix]
         best = base.copy()
         for k, idx in zip(LATENTS, alpha_idx, strict=True):
             cidx = layout.block(f"{prefix}_{k}") if prefix else np.array([], int)
@@ -286,7 +289,8 @@ class BehaviouralSelectionFit:
             th = best.copy()
             th[glob] += rng.normal(0.0, 0.7, glob.sum())
             starts.append(th)
-        return [th[problem.layout.free] for th in starts]
+        lower, upper = problem.layout.bounds()
+        return [np.clip(th[problem.layout.free], lower, upper) for th in starts]
 
     def _multistart(self, problem: _Problem) -> LMResult:
         """Converge from the grid start; scout each jittered start for a few iterations and
@@ -302,7 +306,8 @@ class BehaviouralSelectionFit:
 
     def _solve(self, problem: _Problem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
         return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
-                                   loss=self.config.loss, max_iter=max_iter or self.config.max_iter)
+                                   loss=self.config.loss, max_iter=max_iter or self.config.max_iter,
+                                   bounds=problem.layout.bounds())
 
     def _bootstrap(self, problem: _Problem, theta: np.ndarray, resid: np.ndarray) -> np.ndarray:
         from rich.progress import track
@@ -327,7 +332,9 @@ class BehaviouralSelectionFit:
         self.identified_ = np.ones(len(se), bool)
         self.identified_[layout.free] = identified
         nat = layout.natural(self.theta_)
-        deriv = np.where(np.asarray(layout.transforms) == "log", nat, nat * (1 - nat))
+        deriv = {"log": nat, "logit": nat * (1 - nat), "unit": np.ones_like(nat)}
+        tr = np.asarray(layout.transforms)
+        deriv = np.select([tr == t for t in deriv], list(deriv.values()))
         self._natural, self._natural_se = nat, np.where(np.isinf(se), np.inf, deriv * np.where(np.isinf(se), 0, se))
         lo, hi = layout.natural(self.theta_ - 1.96 * se), layout.natural(self.theta_ + 1.96 * se)
         self._ci = (lo, hi)

@@ -7,7 +7,7 @@ transfer lengths, and initial logits. Blocks, in order:
 block               size                          θ is                         natural value
 ==================  ===========================  ==========================  =================
 ``alpha_k``         1 (shared) or N per k         ``log α``  (per RL step)    ``exp θ``
-``c_k``             1 per k (homogeneous)         ``logit c``                 ``σ(θ)`` ∈ (0, 1)
+``c_k``             1 per k (homogeneous)         ``c`` itself, boxed         ``θ`` ∈ [0, 1]
 ``ell_k``           1 per k (lengths)             ``log ℓ``                    ``exp θ``
 ``init_k``          N (per env) or 1 (shared)     initial logit z0, x0, y0    ``σ(θ)``
 ==================  ===========================  ==========================  =================
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import expit
 
 from motivlab.errors import MotivlabInputError, check_range
 
@@ -31,7 +31,8 @@ __all__ = ["LATENTS", "Layout"]
 
 LATENTS = ("z", "x", "y")
 INIT_NAMES = ("p_init", "s_r_init", "s_l_init")
-_TO_NATURAL = {"log": np.exp, "logit": expit}
+_TO_NATURAL = {"log": np.exp, "logit": expit, "unit": lambda t: np.clip(t, 0.0, 1.0)}
+_BOUNDS = {"log": (-np.inf, np.inf), "logit": (-np.inf, np.inf), "unit": (0.0, 1.0)}
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Layout:
 
     names: list[str]  # full vector, e.g. "alpha_z", "c_x", "s_l_init"
     env_ids: list[object]  # env id per entry (None for shared entries)
-    transforms: list[str]  # "log" | "logit"
+    transforms: list[str]  # "log" | "logit" | "unit" (identity on [0, 1])
     free: np.ndarray  # (P_full,) bool
     default: np.ndarray  # (P_full,) θ values used for fixed entries (and as a start)
     n_envs: int
@@ -63,7 +64,7 @@ class Layout:
 
         for k in LATENTS:
             add(f"alpha_{k}", per_env_alpha, "log")
-        coupling_block = {"homogeneous": ("c", "logit"), "lengths": ("ell", "log"), "none": None}[coupling]
+        coupling_block = {"homogeneous": ("c", "unit"), "lengths": ("ell", "log"), "none": None}[coupling]
         if coupling_block is not None:
             for k in LATENTS:
                 add(f"{coupling_block[0]}_{k}", False, coupling_block[1])
@@ -84,9 +85,8 @@ class Layout:
         if name not in allowed:
             raise MotivlabInputError(f"fixed: cannot fix {name!r}; fixable parameters here are {allowed}")
         i = self.names.index(name)
-        if self.transforms[i] == "logit":  # c = 0 or 1 exactly is allowed: logit clamped to ±30
-            check_range(f"fixed[{name}]", natural_value, low=0.0, high=1.0)
-            theta = float(np.clip(logit(natural_value), -30.0, 30.0))
+        if self.transforms[i] == "unit":
+            theta = check_range(f"fixed[{name}]", natural_value, low=0.0, high=1.0)
         else:
             theta = float(np.log(check_range(f"fixed[{name}]", natural_value, low=0.0, low_inclusive=False)))
         self.free[i] = False
@@ -123,9 +123,14 @@ class Layout:
         if self.coupling != "none":
             prefix = "c" if self.coupling == "homogeneous" else "ell"
             raw = np.concatenate([th[:, self.block(f"{prefix}_{k}")] for k in LATENTS], axis=1)
-            coupling = expit(raw) if prefix == "c" else np.exp(raw)
+            coupling = raw if prefix == "c" else np.exp(raw)
         lat0 = np.stack([th[:, self.block(name)] for name in INIT_NAMES], axis=1)
         return alpha, coupling, np.broadcast_to(lat0, (b, 3, n)).copy()
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Box constraints (lower, upper) on the free parameters: couplings live in [0, 1]."""
+        free_t = [t for t, f in zip(self.transforms, self.free, strict=True) if f]
+        return np.array([_BOUNDS[t][0] for t in free_t]), np.array([_BOUNDS[t][1] for t in free_t])
 
     def natural(self, theta_full: np.ndarray) -> np.ndarray:
         """Full θ (P_full,) → natural values (α, c, ℓ, probabilities)."""

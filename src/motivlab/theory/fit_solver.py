@@ -49,10 +49,17 @@ def levenberg_marquardt(
     max_iter: int = 100,
     ftol: float = 1e-9,
     xtol: float = 1e-9,
+    bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    max_step: float = 2.0,
 ) -> LMResult:
-    """Minimise ``½ Σ ρ(r(x)²)``; ``jac(x)`` returns ``(r(x), J(x))`` so the base residual is reused."""
+    """Minimise ``½ Σ ρ(r(x)²)``; ``jac(x)`` returns ``(r(x), J(x))`` so the base residual is reused.
+
+    ``bounds = (lower, upper)``: box constraints, enforced by projecting each trial point.
+    ``max_step``: largest change of any parameter in one step (a trust region in θ units).
+    """
+    lower, upper = bounds if bounds is not None else (-np.inf, np.inf)
     rho = _LOSSES[loss]
-    x = np.asarray(x0, dtype=float).copy()
+    x = np.clip(np.asarray(x0, dtype=float), lower, upper)
     lam, nfev, njev = 1e-3, 0, 0
     message, success = "maximum number of iterations reached", False
     for _ in range(max_iter):
@@ -73,7 +80,11 @@ def levenberg_marquardt(
                 step = -np.linalg.solve(H + lam * np.diag(diag), g)
             except np.linalg.LinAlgError:
                 step = np.full_like(x, np.nan)
-            trial = x + step
+            # Trust-region cap: Marquardt scaling makes steps scale-free, so a parameter with a tiny
+            # gradient (a learnability whose latent barely moves) could jump to log α = -10⁴.
+            step *= min(1.0, max_step / max(float(np.max(np.abs(step), initial=0.0)), 1e-300))
+            trial = np.clip(x + step, lower, upper)
+            step = trial - x
             r_new = fun(trial) if np.all(np.isfinite(step)) else np.full_like(r, np.nan)
             nfev += 1
             new_cost = 0.5 * float(rho(r_new**2)[0].sum()) if np.all(np.isfinite(r_new)) else np.inf
