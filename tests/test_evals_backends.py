@@ -61,7 +61,7 @@ def _free_port() -> int:
 def server(tiny):
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([*MOTIVLAB, "serve", str(tiny), "--port", str(port), "--name", "tiny"],
+    proc = subprocess.Popen([*MOTIVLAB, "serve", str(tiny), "--port", str(port), "--name", "tiny", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}/v1"
     import urllib.request
@@ -86,7 +86,7 @@ def server(tiny):
 def test_local_backend_batches_and_is_reproducible(tiny):
     from motivlab.evals.backends.local import LocalBackend
 
-    backend = LocalBackend(str(tiny), batch_size=3)
+    backend = LocalBackend(str(tiny), batch_size=3, threads=1)
     convs = [CONV, [{"role": "user", "content": "x"}], [*CONV, {"role": "assistant", "content": "ok"}], CONV]
     params = GenerationParams(max_tokens=12, temperature=0.8, seed=1)
     a = dict(backend.generate(convs, params, seeds=[1, 2, 3, 4]))

@@ -41,6 +41,7 @@ def run_command(
     judge_max_tokens: Annotated[int, typer.Option(help="token cap of judge replies")] = 300,
     temperature: Annotated[float, typer.Option(help="sampling temperature of the model (0 = greedy)")] = 0.7,
     batch_size: Annotated[int, typer.Option(help="local models: conversations decoded together")] = 8,
+    threads: Annotated[int | None, typer.Option(help="local models: torch CPU threads (default: torch's choice)")] = None,
     concurrency: Annotated[int, typer.Option(help="endpoints: requests in flight")] = 8,
     timeout_s: Annotated[float, typer.Option(help="endpoints: per-request timeout (s)")] = 120.0,
     max_retries: Annotated[int, typer.Option(help="endpoints: retries with exponential backoff")] = 4,
@@ -55,7 +56,7 @@ def run_command(
     cfg = EvalRunConfig(
         model=model, out=out, judge=judge, samples=samples, limit=limit, max_tokens=max_tokens,
         report_max_tokens=report_max_tokens, judge_max_tokens=judge_max_tokens, temperature=temperature,
-        batch_size=batch_size, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
+        batch_size=batch_size, threads=threads, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
         api_key_env=api_key_env, seed=seed, **{k: v for k, v in fields.items() if v is not None},
     )
     try:
@@ -72,13 +73,14 @@ def serve_command(
     host: Annotated[str, typer.Option(help="interface to bind (127.0.0.1 = this machine only)")] = "127.0.0.1",
     batch_size: Annotated[int, typer.Option(help="concurrent requests decoded together")] = 8,
     name: Annotated[str | None, typer.Option(help="model id reported by /v1/models (default: the spec)")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice)")] = None,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
     from motivlab.errors import check_range
     from motivlab.evals.server import serve
 
     check_range("port", port, low=0, high=65535)
-    serve(model, host=host, port=port, batch_size=batch_size, name=name)
+    serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads)
 
 
 def _mount_analysis() -> None:

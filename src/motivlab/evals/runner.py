@@ -53,6 +53,7 @@ class EvalRunConfig(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of the model (0 = greedy; then samples repeat).")
     judge_temperature: float = Field(0.0, ge=0, le=2, description="Judge temperature (0 = greedy, reproducible).")
     batch_size: int = Field(8, ge=1, le=4096, description="Local backend: conversations decoded together.")
+    threads: int | None = Field(None, ge=1, le=1024, description="Local backend: torch CPU threads (default: torch's choice; 1 is often fastest on a busy machine).")
     concurrency: int = Field(8, ge=1, le=1024, description="OpenAI backend: requests in flight.")
     timeout_s: float = Field(120.0, gt=0, description="OpenAI backend: per-request timeout, seconds.")
     max_retries: int = Field(4, ge=0, le=100, description="OpenAI backend: retries with exponential backoff.")

@@ -97,7 +97,7 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
 def make_backend(spec: str, **options: Any) -> ChatBackend:
     """Build the backend a model spec names. Options go to the backend's constructor.
 
-    Local options: ``batch_size``, ``device``. OpenAI options: ``api_key_env``, ``concurrency``,
+    Local options: ``batch_size``, ``device``, ``threads``. OpenAI options: ``api_key_env``, ``concurrency``,
     ``timeout_s``, ``max_retries``. Unknown options for the chosen kind are ignored.
     """
     kind, model, base_url = parse_spec(spec)
@@ -108,7 +108,7 @@ def make_backend(spec: str, **options: Any) -> ChatBackend:
         return OpenAIBackend(model, base_url, name=spec, **keep)
     from motivlab.evals.backends.local import LocalBackend
 
-    keep = {k: v for k, v in options.items() if k in {"batch_size", "device"}}
+    keep = {k: v for k, v in options.items() if k in {"batch_size", "device", "threads"}}
     return LocalBackend(spec, **keep)
 
 

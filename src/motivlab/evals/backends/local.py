@@ -38,8 +38,14 @@ class LocalBackend:
     """Generate with a local causal LM. ``spec`` is anything ``load_causal_lm`` accepts."""
 
     def __init__(self, spec: str, *, batch_size: int = 8, device: str = "cpu", name: str | None = None,
-                 model: Any = None, tokenizer: Any = None) -> None:
+                 threads: int | None = None, model: Any = None, tokenizer: Any = None) -> None:
         check_range("batch_size", batch_size, low=1, high=4096)
+        if threads is not None:
+            # On a shared or oversubscribed CPU one thread can be several times faster than two
+            # (OpenMP workers wait for each other); let the user choose.
+            import torch
+
+            torch.set_num_threads(int(check_range("threads", threads, low=1, high=1024)))
         if model is None or tokenizer is None:
             from motivlab.models.loading import load_causal_lm
 
