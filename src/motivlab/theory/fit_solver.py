@@ -1,10 +1,11 @@
 """Levenberg–Marquardt on the normal equations, with robust losses by reweighting.
 
 Why not ``scipy.optimize.least_squares``: its trust-region solver factorises the tall ``M × P``
-Jacobian every iteration (an SVD, or hundreds of LSMR mat-vecs). With single-threaded BLAS the
-two take about the same time (4.1 s vs 4.6 s for 50 envs × 100 times, same Jacobians); on an
-oversubscribed machine the multi-threaded SVD of the tall matrix became the bottleneck (12 s per
-iteration for 15,000 × 156, 3.4× slower overall, ``benchmarks/theory_fit.py``). Here each
+Jacobian every iteration (an SVD, or hundreds of LSMR mat-vecs). Per iteration, with
+single-threaded BLAS, the two cost about the same; on an oversubscribed machine the
+multi-threaded SVD of the tall matrix became the bottleneck (12 s per iteration for
+15,000 × 156). We also need box constraints on couplings plus a step cap, and got fewer
+iterations (``benchmarks/theory_fit.py``: 2.7 s vs 10.7 s for 50 envs × 100 times). Here each
 iteration forms the small ``P × P`` matrix ``JᵀWJ`` once and solves damped normal equations for
 as many trial steps as needed. Robust losses (scipy's definitions, ``f_scale = 1``) enter as
 iteratively reweighted least squares: weights ``ρ'(r²)`` at the current iterate.
