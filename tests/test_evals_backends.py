@@ -17,6 +17,7 @@ import pytest
 
 from motivlab.evals.backends import BackendError, GenerationParams, parse_spec
 from motivlab.evals.backends.openai_compat import OpenAIBackend
+from motivlab.io import read_jsonl
 
 MOTIVLAB = [sys.executable, "-m", "motivlab.cli"]
 CONV = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Rate a haiku task."}]
@@ -165,3 +166,31 @@ def test_bad_specs_are_clear(tmp_path):
     res = subprocess.run([*MOTIVLAB, "eval", "run", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "not found" in res.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_and_skips_done_calls(tiny, tmp_path):
+    """SIGKILL a real `motivlab eval run` mid-way; the rerun asks only what is missing."""
+    import signal
+
+    out = tmp_path / "res"
+    cmd = [*MOTIVLAB, "eval", "run", "--model", str(tiny), "--measures", "pre,post", "--conditions", "control,money",
+           "--limit", "4", "--samples", "2", "--batch-size", "1", "--threads", "1", "--max-tokens", "64",
+           "--report-max-tokens", "64", "--out", str(out)]
+    total = 4 * 2 * 2 * 3  # sub-tasks x conditions x samples x (pre, execution, post)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    calls = out / "calls.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if calls.is_file() and len(calls.read_text().splitlines()) >= 3:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=60)
+    first = [r["key"] for r in read_jsonl(calls)]  # a line torn by the kill is skipped
+    assert proc.returncode == -signal.SIGKILL and 3 <= len(first) < total
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    keys = [r["key"] for r in read_jsonl(calls)]
+    assert len(keys) == len(set(keys)) == total and keys[: len(first)] == first
+    assert len(pd.read_parquet(out / "results.parquet").query("measure == 'pre'")) == 4 * 2 * 2
