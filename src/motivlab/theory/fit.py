@@ -43,19 +43,19 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.special import expit, logit
+from scipy.special import expit
 
 from motivlab.errors import MotivlabInputError, check_range
 from motivlab.theory.fit_data import QUANTITIES, Trajectories
-from motivlab.theory.fit_forward import (
-    critical_diversity,
-    euler_grid,
-    homogeneous_op,
-    integrate,
-    lengths_op,
-    pairwise_sq_dist,
-)
+from motivlab.theory.fit_forward import critical_diversity, euler_grid, integrate
 from motivlab.theory.fit_params import INIT_NAMES, LATENTS, Layout
+from motivlab.theory.fit_problem import (
+    FitProblem,
+    first_observed,
+    jacobian_covariance,
+    offdiag_sq_dist,
+    validate_trajectories,
+)
 from motivlab.theory.fit_solver import LMResult, levenberg_marquardt
 
 __all__ = ["BehaviouralSelectionFit", "FitConfig"]
@@ -100,81 +100,6 @@ class FitConfig(BaseModel):
     """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
 
 
-class _Problem:
-    """Observed data in the optimiser's terms: masked logits, Euler grid, batched residuals."""
-
-    def __init__(self, data: Trajectories, cfg: FitConfig, layout: Layout) -> None:
-        self.cfg, self.layout, self.data = cfg, layout, data
-        self.bound = float(logit(1.0 - cfg.clip))
-        obs = np.clip(logit(np.clip(data.stacked(), cfg.clip, 1 - cfg.clip)), -self.bound, self.bound)
-        self.mask = np.isfinite(data.stacked())  # (3, T, N)
-        self.obs_t = [obs[:, t][self.mask[:, t]] for t in range(data.n_times)]
-        sizes = [len(o) for o in self.obs_t]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
-        self.obs = np.concatenate(self.obs_t)  # (M,)
-        self.grid = euler_grid(data.times, cfg.n_steps)
-        self.sq_dist = pairwise_sq_dist(data.coords) if data.coords is not None else None
-
-    def coupling_op(self, cpar: np.ndarray | None):
-        if cpar is None:
-            return lambda g: g
-        return homogeneous_op(cpar) if self.layout.coupling == "homogeneous" else lengths_op(cpar, self.sq_dist)
-
-    def predicted_logits(self, theta_b: np.ndarray, grid=None) -> np.ndarray:
-        """(B, P_free) → clipped predicted logits at the observed entries, (B, M)."""
-        # Overflow in a wild trial step yields inf/NaN residuals, which the optimiser rejects.
-        with np.errstate(over="ignore", invalid="ignore"):
-            alpha, cpar, lat0 = self.layout.unpack(theta_b)
-            out = np.empty((lat0.shape[0], len(self.obs)))
-            states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
-                               kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
-            for t, state in enumerate(states):
-                pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
-                out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
-        return out
-
-    def residuals(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray:
-        return self.predicted_logits(theta[None])[0] - obs
-
-    def jacobian(self, theta: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Residuals (M,) and forward-difference Jacobian (M, P), all perturbations in one batch."""
-        h = 1e-7 * (1.0 + np.abs(theta))
-        batch = np.vstack([theta, theta + np.diag(h)])
-        chunk = max(2, int(2e7 // max(1, len(self.obs))))  # bound memory at ~160 MB per chunk
-        pred = np.vstack([self.predicted_logits(batch[i:i + chunk]) for i in range(0, len(batch), chunk)])
-        return pred[0] - obs, ((pred[1:] - pred[0]) / h[:, None]).T
-
-    def cost_batch(self, theta_full: np.ndarray) -> np.ndarray:
-        r = self.predicted_logits(theta_full[:, self.layout.free]) - self.obs
-        return np.einsum("bm,bm->b", r, r)
-
-
-def _validate(data: Trajectories | pd.DataFrame, cfg: FitConfig) -> Trajectories:
-    if isinstance(data, pd.DataFrame):
-        data = Trajectories.from_frame(data)
-    if not isinstance(data, Trajectories):
-        raise MotivlabInputError(f"trajectories must be a Trajectories or a DataFrame, got {type(data).__name__}")
-    if data.n_times < 2:
-        raise MotivlabInputError(f"trajectories.times: need at least 2 observation times, got {data.n_times}")
-    for q, name in zip(QUANTITIES, ("propensity", "reward-seeking skill", "local skill"), strict=True):
-        if not np.isfinite(getattr(data, q)).any():
-            raise MotivlabInputError(f"trajectories.{q} has no observed value: the {name} cannot be fitted")
-    if cfg.coupling == "lengths" and data.coords is None:
-        raise MotivlabInputError("coupling='lengths' needs env coordinates (trajectories.coords / columns u0, u1, …)")
-    if cfg.coupling != "none" and data.n_envs < 2:
-        raise MotivlabInputError(f"coupling={cfg.coupling!r} needs at least 2 envs, got 1; use coupling='none'")
-    return data
-
-
-def _first_observed(data: Trajectories, clip: float) -> np.ndarray:
-    """(3, N) logit of each env's first observed value per quantity, NaN where never observed."""
-    stacked = data.stacked()
-    has = np.isfinite(stacked)
-    first = np.where(has.any(axis=1), has.argmax(axis=1), 0)
-    vals = np.take_along_axis(stacked, first[:, None, :], axis=1)[:, 0]
-    return np.where(has.any(axis=1), logit(np.clip(vals, clip, 1 - clip)), np.nan)
-
-
 class BehaviouralSelectionFit:
     """Least-squares fit of the behavioural-selection ODE to trajectories (scikit-learn style).
 
@@ -194,13 +119,13 @@ class BehaviouralSelectionFit:
 
     def fit(self, trajectories: Trajectories | pd.DataFrame) -> BehaviouralSelectionFit:
         cfg = self.config
-        data = _validate(trajectories, cfg)
+        data = validate_trajectories(trajectories, cfg.coupling)
         layout = Layout.build(data.env_ids, coupling=cfg.coupling, per_env_alpha=not cfg.shared_learnabilities,
                               per_env_init=not cfg.shared_initial)
         for name, value in cfg.fixed.items():
             layout.fix(name, value)
         self._init_defaults(layout, data)
-        problem = _Problem(data, cfg, layout)
+        problem = FitProblem(data, cfg, layout)
         if len(problem.obs) <= layout.n_free:
             raise MotivlabInputError(
                 f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
@@ -218,7 +143,7 @@ class BehaviouralSelectionFit:
         fine = euler_grid(data.times, 4 * cfg.n_steps)
         self.discretisation_error_ = float(np.max(np.abs(problem.predicted_logits(res.x[None], fine)[0] - r - problem.obs)))
         s2 = float(r @ r) / max(1, len(r) - layout.n_free)
-        cov, identified = _jacobian_cov(res.jac, s2)
+        cov, identified = jacobian_covariance(res.jac, s2)
         if cfg.uncertainty == "bootstrap":
             cov = self._bootstrap(problem, res.x, r)
         self._set_estimates(layout, res.x, cov, identified)
@@ -226,7 +151,7 @@ class BehaviouralSelectionFit:
 
     def _init_defaults(self, layout: Layout, data: Trajectories) -> None:
         """Start values from the data; pin initial conditions that no observation can identify."""
-        first = _first_observed(data, self.config.clip)  # (3, N)
+        first = first_observed(data, self.config.clip)  # (3, N)
         for k, name in enumerate(INIT_NAMES):
             idx = layout.block(name)
             pooled = float(np.nanmedian(first[k]))
@@ -239,13 +164,13 @@ class BehaviouralSelectionFit:
         n_tr = int(data.trained.sum())
         span = float(data.times[-1] - data.times[0])
         for k in LATENTS:
-            for prefix, value in (("c", 0.3), ("ell", np.log(np.sqrt(np.median(_offdiag(data)) + 1e-12)))):
+            for prefix, value in (("c", 0.3), ("ell", np.log(np.sqrt(np.median(offdiag_sq_dist(data)) + 1e-12)))):
                 idx = layout.block(f"{prefix}_{k}")
                 layout.default[idx[layout.free[idx]]] = value
             idx = layout.block(f"alpha_{k}")
             layout.default[idx[layout.free[idx]]] = -np.log(span * (1 + 0.3 * (n_tr - 1)))
 
-    def _grid_start(self, problem: _Problem) -> np.ndarray:
+    def _grid_start(self, problem: FitProblem) -> np.ndarray:
         """Coarse batched search: a common learnability scale, then each latent's α and transfer."""
         layout, base = problem.layout, problem.layout.default.copy()
         alpha_idx = [layout.block(f"alpha_{k}") for k in LATENTS]
@@ -275,7 +200,7 @@ class BehaviouralSelectionFit:
                 best[cidx] = win[cidx]
         return best
 
-    def _starts(self, problem: _Problem) -> list[np.ndarray]:
+    def _starts(self, problem: FitProblem) -> list[np.ndarray]:
         """The grid start, plus ``n_starts - 1`` with the global parameters jittered (seeded).
 
         Why: where a latent barely moves, its learnability and transfer sit in a flat valley and
@@ -292,7 +217,7 @@ class BehaviouralSelectionFit:
         lower, upper = problem.layout.bounds()
         return [np.clip(th[problem.layout.free], lower, upper) for th in starts]
 
-    def _multistart(self, problem: _Problem) -> LMResult:
+    def _multistart(self, problem: FitProblem) -> LMResult:
         """Converge from the grid start; scout each jittered start for a few iterations and
         continue only those that are already at least as good (most are not: cheap insurance)."""
         first, *others = self._starts(problem)
@@ -304,12 +229,12 @@ class BehaviouralSelectionFit:
                 best = full if full.cost < best.cost else best
         return best
 
-    def _solve(self, problem: _Problem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
+    def _solve(self, problem: FitProblem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
         return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
                                    loss=self.config.loss, max_iter=max_iter or self.config.max_iter,
                                    bounds=problem.layout.bounds())
 
-    def _bootstrap(self, problem: _Problem, theta: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    def _bootstrap(self, problem: FitProblem, theta: np.ndarray, resid: np.ndarray) -> np.ndarray:
         from rich.progress import track
 
         rng = np.random.default_rng(self.config.seed)
@@ -384,7 +309,7 @@ class BehaviouralSelectionFit:
             return np.array([self.params_[f"c_{k}"] for k in LATENTS])
         if self.config.coupling == "none":
             return np.zeros(3)
-        d2 = _offdiag(self.data_)
+        d2 = offdiag_sq_dist(self.data_)
         return np.array([np.mean(np.exp(-d2 / (2 * self.params_[f"ell_{k}"] ** 2))) for k in LATENTS])
 
     def predict_critical_diversity(self, p0: float | list[float] | np.ndarray, threshold: float = 0.5,
@@ -431,27 +356,3 @@ class BehaviouralSelectionFit:
 
 def _pick(values: np.ndarray, idx: np.ndarray) -> float | np.ndarray:
     return float(values[idx[0]]) if len(idx) == 1 else values[idx].copy()
-
-
-def _offdiag(data: Trajectories) -> np.ndarray:
-    """Squared distances between distinct envs (a single 1.0 without coordinates)."""
-    if data.coords is None or data.n_envs < 2:
-        return np.array([1.0])
-    d2 = pairwise_sq_dist(data.coords)
-    return d2[~np.eye(len(d2), dtype=bool)]
-
-
-def _jacobian_cov(jac: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
-    """``s² (JᵀJ)⁻¹`` and a per-parameter *identified* mask, from the eigenvectors of ``JᵀJ``.
-
-    Directions with eigenvalue below 1e-10 of the largest carry no information (e.g. a
-    learnability whose latent never moves, a value stuck at the clip); every parameter loading on
-    such a direction (|component| > 1e-3) is unidentified and gets an infinite stderr rather
-    than a deceptively small one. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory.
-    """
-    ev, vec = np.linalg.eigh(jac.T @ jac)
-    top = max(float(ev.max()), 1e-300)
-    null = ev < 1e-10 * top
-    identified = ~(np.abs(vec[:, null]) > 1e-3).any(axis=1)
-    ev = np.maximum(ev, top * 1e-10)
-    return s2 * (vec / ev) @ vec.T, identified

@@ -1,0 +1,124 @@
+"""The fitter's least-squares problem: observed logits, masks, batched residuals and Jacobian.
+
+:class:`FitProblem` turns a :class:`~motivlab.theory.fit_data.Trajectories` and a parameter
+:class:`~motivlab.theory.fit_params.Layout` into what the optimiser needs: residuals in clipped
+logit space at the observed entries only (NaN = no residual), for a whole batch of parameter
+vectors at once, and the forward-difference Jacobian as one batched integration.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.special import logit
+
+from motivlab.errors import MotivlabInputError
+from motivlab.theory.fit_data import QUANTITIES, Trajectories
+from motivlab.theory.fit_forward import euler_grid, homogeneous_op, integrate, lengths_op, pairwise_sq_dist
+from motivlab.theory.fit_params import Layout
+
+if TYPE_CHECKING:
+    from motivlab.theory.fit import FitConfig
+
+__all__ = ["FitProblem", "first_observed", "jacobian_covariance", "offdiag_sq_dist", "validate_trajectories"]
+
+
+class FitProblem:
+    """Observed data in the optimiser's terms: masked logits, Euler grid, batched residuals."""
+
+    def __init__(self, data: Trajectories, cfg: FitConfig, layout: Layout) -> None:
+        self.cfg, self.layout, self.data = cfg, layout, data
+        self.bound = float(logit(1.0 - cfg.clip))
+        obs = np.clip(logit(np.clip(data.stacked(), cfg.clip, 1 - cfg.clip)), -self.bound, self.bound)
+        self.mask = np.isfinite(data.stacked())  # (3, T, N)
+        self.obs_t = [obs[:, t][self.mask[:, t]] for t in range(data.n_times)]
+        sizes = [len(o) for o in self.obs_t]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)])
+        self.obs = np.concatenate(self.obs_t)  # (M,)
+        self.grid = euler_grid(data.times, cfg.n_steps)
+        self.sq_dist = pairwise_sq_dist(data.coords) if data.coords is not None else None
+
+    def coupling_op(self, cpar: np.ndarray | None):
+        if cpar is None:
+            return lambda g: g
+        return homogeneous_op(cpar) if self.layout.coupling == "homogeneous" else lengths_op(cpar, self.sq_dist)
+
+    def predicted_logits(self, theta_b: np.ndarray, grid=None) -> np.ndarray:
+        """(B, P_free) → clipped predicted logits at the observed entries, (B, M)."""
+        # Overflow in a wild trial step yields inf/NaN residuals, which the optimiser rejects.
+        with np.errstate(over="ignore", invalid="ignore"):
+            alpha, cpar, lat0 = self.layout.unpack(theta_b)
+            out = np.empty((lat0.shape[0], len(self.obs)))
+            states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
+                               kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
+            for t, state in enumerate(states):
+                pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
+                out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
+        return out
+
+    def residuals(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        return self.predicted_logits(theta[None])[0] - obs
+
+    def jacobian(self, theta: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Residuals (M,) and forward-difference Jacobian (M, P), all perturbations in one batch."""
+        h = 1e-7 * (1.0 + np.abs(theta))
+        batch = np.vstack([theta, theta + np.diag(h)])
+        chunk = max(2, int(2e7 // max(1, len(self.obs))))  # bound memory at ~160 MB per chunk
+        pred = np.vstack([self.predicted_logits(batch[i:i + chunk]) for i in range(0, len(batch), chunk)])
+        return pred[0] - obs, ((pred[1:] - pred[0]) / h[:, None]).T
+
+    def cost_batch(self, theta_full: np.ndarray) -> np.ndarray:
+        r = self.predicted_logits(theta_full[:, self.layout.free]) - self.obs
+        return np.einsum("bm,bm->b", r, r)
+
+
+def validate_trajectories(data: Trajectories | pd.DataFrame, coupling: str) -> Trajectories:
+    if isinstance(data, pd.DataFrame):
+        data = Trajectories.from_frame(data)
+    if not isinstance(data, Trajectories):
+        raise MotivlabInputError(f"trajectories must be a Trajectories or a DataFrame, got {type(data).__name__}")
+    if data.n_times < 2:
+        raise MotivlabInputError(f"trajectories.times: need at least 2 observation times, got {data.n_times}")
+    for q, name in zip(QUANTITIES, ("propensity", "reward-seeking skill", "local skill"), strict=True):
+        if not np.isfinite(getattr(data, q)).any():
+            raise MotivlabInputError(f"trajectories.{q} has no observed value: the {name} cannot be fitted")
+    if coupling == "lengths" and data.coords is None:
+        raise MotivlabInputError("coupling='lengths' needs env coordinates (trajectories.coords / columns u0, u1, …)")
+    if coupling != "none" and data.n_envs < 2:
+        raise MotivlabInputError(f"coupling={coupling!r} needs at least 2 envs, got 1; use coupling='none'")
+    return data
+
+
+def first_observed(data: Trajectories, clip: float) -> np.ndarray:
+    """(3, N) logit of each env's first observed value per quantity, NaN where never observed."""
+    stacked = data.stacked()
+    has = np.isfinite(stacked)
+    first = np.where(has.any(axis=1), has.argmax(axis=1), 0)
+    vals = np.take_along_axis(stacked, first[:, None, :], axis=1)[:, 0]
+    return np.where(has.any(axis=1), logit(np.clip(vals, clip, 1 - clip)), np.nan)
+
+
+def offdiag_sq_dist(data: Trajectories) -> np.ndarray:
+    """Squared distances between distinct envs (a single 1.0 without coordinates)."""
+    if data.coords is None or data.n_envs < 2:
+        return np.array([1.0])
+    d2 = pairwise_sq_dist(data.coords)
+    return d2[~np.eye(len(d2), dtype=bool)]
+
+
+def jacobian_covariance(jac: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
+    """``s² (JᵀJ)⁻¹`` and a per-parameter *identified* mask, from the eigenvectors of ``JᵀJ``.
+
+    Directions with eigenvalue below 1e-10 of the largest carry no information (e.g. a
+    learnability whose latent never moves, a value stuck at the clip); every parameter loading on
+    such a direction (|component| > 1e-3) is unidentified and gets an infinite stderr rather
+    than a deceptively small one. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory.
+    """
+    ev, vec = np.linalg.eigh(jac.T @ jac)
+    top = max(float(ev.max()), 1e-300)
+    null = ev < 1e-10 * top
+    identified = ~(np.abs(vec[:, null]) > 1e-3).any(axis=1)
+    ev = np.maximum(ev, top * 1e-10)
+    return s2 * (vec / ev) @ vec.T, identified
