@@ -85,3 +85,17 @@ def test_route_counts_smoothing_and_trap_exclusion(tmp_path):
     assert np.isnan(data.s_r[0, 0])
     with_trap = load_trajectories(tmp_path, splits=["train", "trap"])
     assert list(with_trap.env_ids) == [0, 1] and list(with_trap.trained) == [True, False]
+
+
+def test_run_directory_on_hint_world_gets_coordinates(tmp_path):
+    from motivlab.io import write_toml
+    from motivlab.worlds import HintWorld, HintWorldConfig
+
+    hint = {"n_envs": 60, "n_heldout": 5, "n_trap": 5, "seed": 3}
+    write_toml(tmp_path / "config.toml", {"world": {"source": "hint", "hint": hint}})
+    df = _metrics()
+    df.loc[df.env_id >= 0, "env_id"] += 40  # env ids 40, 41, 42
+    df.to_parquet(tmp_path / "metrics.parquet")
+    data = load_trajectories(tmp_path)
+    np.testing.assert_array_equal(data.coords, HintWorld(HintWorldConfig(**hint)).coordinates[[40, 41, 42]])
+    assert load_trajectories(tmp_path, coordinates=False).coords is None

@@ -157,7 +157,7 @@ def fit_command(
     coupling: str = typer.Option("homogeneous", help="Transfer model: homogeneous | lengths | none."),
     out: Path | None = typer.Option(None, "--out", help="Folder for fit.json, tables, fit.png and report.html."),
     json_: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    coords: Path | None = typer.Option(None, "--coords", help="Table with env_id, u0, u1, … (for --coupling lengths)."),
+    coords: Path | None = typer.Option(None, "--coords", help="Table with env_id, u0, u1, … (for --coupling lengths; hint-world runs have them already)."),
     per_env_learnabilities: bool = typer.Option(False, "--per-env-learnabilities", help="Fit α per env."),
     shared_initial: bool = typer.Option(False, "--shared-initial", help="One initial condition for all envs."),
     fix: list[str] = typer.Option([], "--fix", help="Hold a parameter fixed, NAME=VALUE (e.g. c_y=0); repeatable."),

@@ -29,7 +29,7 @@ import pandas as pd
 
 from motivlab.errors import MotivlabInputError, check_choice
 
-__all__ = ["QUANTITIES", "Trajectories", "load_trajectories"]
+__all__ = ["QUANTITIES", "Trajectories", "load_trajectories", "run_coordinates"]
 
 QUANTITIES = ("p", "s_r", "s_l")  # propensity, reward-seeking skill, local skill
 Source = Literal["auto", "exact", "sampled"]
@@ -188,21 +188,48 @@ def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
     return out[keep]
 
 
+def run_coordinates(run_dir: str | Path, env_ids: np.ndarray) -> np.ndarray | None:
+    """Env coordinates ``u_e`` (N, d) of a run on the hint world, rebuilt from its ``config.toml``.
+
+    ``None`` when the run has no config or another world (coordinates are not recorded then).
+    """
+    config_path = Path(run_dir) / "config.toml"
+    if not config_path.exists():
+        return None
+    from motivlab.io import read_toml
+
+    world_cfg = read_toml(config_path).get("world", {})
+    if world_cfg.get("source") != "hint" or "hint" not in world_cfg:
+        return None
+    from motivlab.worlds import HintWorld, HintWorldConfig
+
+    coords = HintWorld(HintWorldConfig(**world_cfg["hint"])).coordinates
+    env_ids = np.asarray(env_ids, dtype=int)
+    if env_ids.min() < 0 or env_ids.max() >= len(coords):
+        raise MotivlabInputError(f"{config_path}: env ids {env_ids.min()}…{env_ids.max()} outside the world's "
+                                 f"{len(coords)} envs; the config does not describe this run's world")
+    return np.asarray(coords, dtype=float)[env_ids]
+
+
 def load_trajectories(
     path: str | Path,
     *,
     source: Source = "auto",
     splits: list[str] | None = None,
+    coordinates: bool = True,
 ) -> Trajectories:
     """Read trajectories from a run directory, its ``metrics.parquet``, or a tidy CSV/Parquet table.
 
     ``source`` (run metrics only): ``"auto"`` takes the exact measurement where present and the
     sampled one elsewhere, ``"exact"``/``"sampled"`` use only one kind. ``splits`` keeps only
     rows whose ``split`` is listed (default: every split except ``"trap"``, whose lying grader
-    note breaks the model's assumption that reward-seeking skill transfers).
+    note breaks the model's assumption that reward-seeking skill transfers). ``coordinates``: for
+    a run directory on the hint world, attach each env's coordinate ``u_e`` (rebuilt from the
+    run's ``config.toml``), which ``coupling="lengths"`` needs.
     """
     check_choice("source", source, ("auto", "exact", "sampled"))
     path = Path(path)
+    run_dir = path if path.is_dir() else path.parent if path.name == "metrics.parquet" else None
     if path.is_dir():
         path = path / "metrics.parquet"
     if not path.exists():
@@ -221,4 +248,9 @@ def load_trajectories(
         df = df[df["split"] != "trap"]
     if "step" in df.columns and "t" not in df.columns:
         df = _metrics_to_tidy(df, source)
-    return Trajectories.from_frame(df)
+    data = Trajectories.from_frame(df)
+    coords = run_coordinates(run_dir, data.env_ids) if coordinates and run_dir is not None else None
+    if coords is not None and data.coords is None:
+        data = Trajectories(data.times, data.p, data.s_r, data.s_l, env_ids=data.env_ids, coords=coords,
+                            trained=data.trained)
+    return data
