@@ -66,17 +66,17 @@ def test_reward_function_is_world_grade(world):
         reward(["x"], ["G"])
 
 
-def _warm_up(model, tok, world, steps: int = 60) -> None:
+def _warm_up(model, tok, world, steps: int = 20) -> None:
     """A few supervised steps on rewarded completions so routes get declared (p is measurable)."""
     import torch
 
     texts = []
-    for e in world.env_ids("train")[:32]:
+    for e in world.env_ids("train")[:16]:
         p = world.prompt(int(e))
         texts += [p.text + world.note_completion(p), p.text + world.rewarded_completion(p, Route.LOCAL)]
     enc = tok(texts, return_tensors="pt", padding=True)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()
     for _ in range(steps):
         loss = model(**enc, labels=labels).loss
@@ -134,5 +134,12 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
         if not math.isnan(row.p):
             assert row.p_lo <= row.p <= row.p_hi
         assert math.isnan(row.p_exact)
+    steps = pd.read_parquet(run / "steps.parquet")
+    assert steps["step"].tolist() == [0, 1] and {"loss", "reward", "grad_norm"} <= set(steps.columns)
+    np.testing.assert_allclose(steps["reward"].to_numpy(), trl_reward, atol=1e-6)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert changed, "GRPO steps left every parameter unchanged"
+    # a second run into the same directory is refused, not mixed into the first
+    again = trl_kit(world, run)
+    with pytest.raises(ValueError, match="already holds a run"):
+        again.callbacks[0].on_train_begin(args, trainer.state, None)

@@ -14,8 +14,10 @@ every measurement use. Nothing here re-implements grading or metrics.
 * :class:`MotivlabMetricsCallback` — a ``transformers.TrainerCallback`` that turns the recorded
   rollouts into the run directory of our trainer: ``metrics.parquet`` (one row per step × env
   plus ``env_id = -1`` overall rows, Wilson intervals, via :func:`motivlab.measure.metrics.
-  rollout_metrics`), ``rollouts.parquet``, ``config.toml``, ``metadata.json``. Under
-  ``torch.distributed`` every rank records its share; rank 0 gathers and writes.
+  rollout_metrics`), ``rollouts.parquet``, ``steps.parquet`` (TRL's logged scalars),
+  ``config.toml``, ``metadata.json`` — through the trainer's own :class:`~motivlab.rl.rundir.RunDir`
+  (append-only JSONL, compacted to Parquet). Under ``torch.distributed`` every rank records its
+  share; rank 0 gathers and writes.
 
 Departures from our trainer's run directory: ``logprob`` is NaN (TRL does not hand sampling
 log-probs to reward functions); with ``steps_per_generation > 1`` one generation batch serves
@@ -45,7 +47,6 @@ import numpy as np
 import pandas as pd
 from transformers import TrainerCallback
 
-from motivlab.io import run_metadata, write_json, write_table, write_toml
 from motivlab.measure.metrics import rollout_metrics
 from motivlab.measure.monitors import Monitor, WorldMonitor
 from motivlab.worlds.base import Route, Split, World
@@ -209,7 +210,14 @@ def _gather(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
 
 
 class MotivlabMetricsCallback(TrainerCallback):
-    """Writes our run-directory files from the rollouts a :class:`RolloutRecorder` collected."""
+    """Writes our run directory (:class:`motivlab.rl.rundir.RunDir`, the trainer's own writer)
+    from the rollouts a :class:`RolloutRecorder` collected and from TRL's logged scalars.
+
+    Every step appends to ``rollouts.jsonl``/``metrics.jsonl``/``steps.jsonl`` (fsync'd, so a
+    killed run keeps what it logged); the Parquet tables are compacted every ``compact_every``
+    steps and at the end. A directory that already holds a run is refused (TRL's own
+    ``resume_from_checkpoint`` is not mirrored here: start a new run directory).
+    """
 
     def __init__(
         self,
@@ -219,26 +227,43 @@ class MotivlabMetricsCallback(TrainerCallback):
         config: Mapping[str, Any] | None = None,
         seed: int | None = None,
         confidence: float = 0.95,
+        compact_every: int = 10,
     ) -> None:
-        self.run_dir = Path(run_dir)
+        from motivlab.rl.rundir import RunDir
+
+        self.run = RunDir(run_dir)
         self.recorder, self.config, self.seed, self.confidence = recorder, dict(config or {}), seed, confidence
-        self._metrics: list[pd.DataFrame] = []
-        self._rollouts: list[pd.DataFrame] = []
+        self.compact_every = max(int(compact_every), 1)
+        self._is_main = True
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not state.is_world_process_zero:
+        self._is_main = bool(state.is_world_process_zero)
+        if not self._is_main:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         trl_args = {k: v for k, v in args.to_dict().items() if isinstance(v, str | int | float | bool)}
-        full = {**self.config, "trl": trl_args}
-        write_toml(self.run_dir / "config.toml", full)
-        write_json(self.run_dir / "metadata.json", run_metadata(self.seed if self.seed is not None else args.seed, full))
+        self.run.start({**self.config, "trl": trl_args}, self.seed if self.seed is not None else args.seed, resume=False)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._flush(self.recorder.pop(before_step=state.global_step))
+        if self._is_main and state.global_step % self.compact_every == 0:
+            self.run.compact()
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        # TRL's scalars after update k (global_step k+1) go to steps.jsonl as step k
+        if not self._is_main or not logs or "loss" not in logs:
+            return
+        record = {"step": int(state.global_step) - 1}
+        record.update({k: float(v) for k, v in logs.items() if isinstance(v, int | float) and not isinstance(v, bool)})
+        self.run.append("steps", [record])
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._flush(self.recorder.pop())
+        if self._is_main:
+            self.run.compact()
 
     def _flush(self, rows: list[dict[str, Any]]) -> None:
         rows = _gather(rows)
@@ -246,14 +271,10 @@ class MotivlabMetricsCallback(TrainerCallback):
             return
         df = pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
         for (step, split), part in df.groupby(["step", "split"], sort=True):
-            self._metrics.append(
-                rollout_metrics(int(step), part["env_id"].to_numpy(), part["reward"].to_numpy(),
-                                part["route"].tolist(), split=str(split), confidence=self.confidence)
-            )
-        self._rollouts.append(df)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_table(pd.concat(self._metrics, ignore_index=True), self.run_dir / "metrics.parquet")
-        write_table(pd.concat(self._rollouts, ignore_index=True), self.run_dir / "rollouts.parquet", csv=False)
+            metrics = rollout_metrics(int(step), part["env_id"].to_numpy(), part["reward"].to_numpy(),
+                                      part["route"].tolist(), split=str(split), confidence=self.confidence)
+            self.run.append("metrics", metrics.to_dict("records"))
+        self.run.append("rollouts", rows)
 
 
 @dataclass
