@@ -10,7 +10,7 @@ across geometries would say the exponent does not depend on how environments are
 Cost control (documented departures from "simulate everything"): a (resample, p0) pair stops
 being simulated once it has crossed θ (its first crossing is known), and a sweep stops once 25 of
 32 resamples have crossed for every p0 (enough for the median and IQR; later resamples are reported
-as ``N* = inf``, "above the last simulated N"). RFF use D = 256 features above N = 1000.
+as ``N* = inf``, "above the last simulated N"). RFF use D = 256 features above N = 512.
 
 Run: ``motivlab theory figures --which 5`` (or ``make_figure5(Path("out"))``); ``quick=True`` is a
 reduced version (8 resamples, N ≤ 1000, 4 p0 values) for tests and CI.
@@ -53,7 +53,9 @@ class Figure5Config(BaseModel):
     p0_ref: float = Field(0.01, gt=0, lt=1, description="Calibration reference p0.")
     stop_quantile: float | None = Field(0.75, gt=0, le=1, description="Stop sweeps once this N* quantile is fixed.")
     model: HeterogeneousConfig = Field(
-        HeterogeneousConfig(n_features=256), description="Model and solver settings (geometry/scale overridden)."
+        HeterogeneousConfig(n_features=256, dense_max=512),
+        description="Model and solver settings (geometry/scale overridden). Dense kernel up to N = 2D, the "
+        "size where an RFF mat-vec starts to move fewer bytes than the dense one.",
     )
 
     @classmethod

@@ -385,7 +385,7 @@ def diversity_sweep(
     steps = np.zeros(g, dtype=int)
     need = r if stop_quantile is None else min(r, int(np.floor(stop_quantile * (r - 1))) + 2)
     for i, n in enumerate(n_grid):
-        if (crossed.sum(axis=0) >= need).all():
+        if stop_after_crossing and (crossed.sum(axis=0) >= need).all():
             if on_point is not None:
                 on_point(g, g)
             break
