@@ -166,6 +166,7 @@ def test_bad_specs_are_clear(tmp_path):
     res = subprocess.run([*MOTIVLAB, "eval", "run", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "o")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "not found" in res.stderr
+    assert not (tmp_path / "o").exists()  # nothing written for a spec that does not resolve
 
 
 @pytest.mark.slow

@@ -171,6 +171,8 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
 
         tasks = load_tasks() if tasks is None else tasks
         pairs = load_choice_pairs() if pairs is None else pairs
+    for spec in {cfg.model, cfg.judge or cfg.model}:
+        _check_spec(spec)  # before anything is written: a typo should not leave a results folder
     store = CallStore(cfg.out)
     options = cfg.model_dump(mode="json")
     store.write_run({"status": "running", "options": options, "metadata": run_metadata(cfg.seed, options)},
@@ -201,6 +203,16 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         summary = finish(store, cfg, status, failed, backends, n_items=len(items))
         _print_summary(console, summary)
     return summary
+
+
+def _check_spec(spec: str) -> None:
+    from motivlab.evals.backends import parse_spec
+
+    kind, model, _ = parse_spec(spec)
+    if kind == "local":
+        from motivlab.models.loading import resolve_model_spec
+
+        resolve_model_spec(model)
 
 
 # --- the tidy table ------------------------------------------------------------------------------
