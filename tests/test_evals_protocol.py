@@ -132,9 +132,11 @@ def test_interrupted_run_resumes_without_repeating_calls(tmp_path):
 
 
 def test_refusals_and_failed_calls_are_kept_as_missing(tmp_path):
-    _run(tmp_path, Scripted(refuse=True), measures=["pre", "breakdown", "choice"], samples=1)
+    _run(tmp_path, Scripted(refuse=True), measures=["pre", "breakdown", "choice", "performance"], samples=1)
     df = pd.read_parquet(tmp_path / "res" / "results.parquet")
-    assert len(df) > 0 and not df["parsed"].any() and df["value"].isna().all()
+    reports = df[(df["measure"] != "tokens") & (df["field"] != "auto")]  # a refusing judge included
+    assert len(reports) == 3 * 3 * (1 + 6 + 7) + 3 and not reports["parsed"].any() and reports["value"].isna().all()
+    assert df.loc[df["field"] == "auto", "value"].eq(0.0).all()  # a refusal is a wrong answer, not a missing one
     out2 = tmp_path / "b"
     cfg = EvalRunConfig(out=out2, measures=["pre"], conditions=["control"], samples=1)
     failing = Scripted(fail=True)
