@@ -55,13 +55,15 @@ def test_train_cli_end_to_end_and_resume(tmp_path, model_dir):
     cfg = _config(tmp_path, model_dir)
     out = tmp_path / "out"
     runner = CliRunner()
-    result = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1"])
+    result = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1",
+                                 "--set", "run.tensorboard=true"])
     assert result.exit_code == 0, result.output
     assert "report:" in result.output and (out / "report.html").is_file()
     assert (out / "checkpoints" / "step_000002" / "config.json").is_file()
-    again = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1"])
+    again = runner.invoke(app, ["train", str(cfg), "--out", str(out)])
     assert again.exit_code == 2 and "--resume" in again.output
-    resumed = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1", "--resume"])
+    resumed = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1",
+                                  "--set", "run.tensorboard=true", "--resume"])
     assert resumed.exit_code == 0, resumed.output
 
 

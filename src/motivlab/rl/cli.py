@@ -22,7 +22,7 @@ DEMO_CONFIG = {
     "seed": 0,
     "steps": 60,
     "algorithm": {"name": "grpo", "prompts_per_step": 16, "group_size": 8, "scale_rewards": "group"},
-    "optim": {"lr": 2e-3},
+    "optim": {"lr": 3e-4},  # larger steps wreck a tiny organism's skills in one Adam step
     "measure": {"exact_every": 5, "exact_train_envs": 32, "exact_heldout_envs": 16, "exact_trap_envs": 16},
     "run": {"checkpoint_every": 10},
 }
