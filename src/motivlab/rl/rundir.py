@@ -77,6 +77,7 @@ class RunDir:
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             self._guard(write_toml, self.path / "config.toml", config)
+        if not (self.path / "metadata.json").is_file():  # also after a kill between the two writes
             self._guard(write_json, self.path / "metadata.json", run_metadata(seed, config))
         step = self.latest_checkpoint_step() if existing else 0
         self.truncate_logs(step)
