@@ -23,7 +23,7 @@ draws (ours from (seed, step); TRL's sampler from its seed) and TRL's extra per-
 
 Usage::
 
-    .venv/bin/python benchmarks/rl_vs_trl.py                    # 3 seeds x 6 steps, quick organism
+    .venv/bin/python benchmarks/rl_vs_trl.py                    # 3 seeds x 8 steps, quick organism
     .venv/bin/python benchmarks/rl_vs_trl.py --steps 10 --seeds 0 1 2 --trl-only
 
 The last line is ``rollouts/s ratio ours/TRL: X.XX``.
@@ -144,7 +144,7 @@ def summarise(name: str, runs: list[dict]) -> tuple[float, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=6, help="GRPO steps per run (K)")
+    ap.add_argument("--steps", type=int, default=8, help="GRPO steps per run (K)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--full", action="store_true", help="the default (full-size) organism instead of the quick one")
