@@ -8,13 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from motivlab.theory.calibration import calibrate_scale, loglog_slope
+from motivlab.theory.diversity import critical_diversity, default_n_grid, diversity_sweep, refine_nstar
 from motivlab.theory.heterogeneous import (
     HeterogeneousConfig,
     Population,
-    critical_diversity,
-    default_n_grid,
-    diversity_sweep,
     draw_population,
+    mean_propensity,
     simulate,
 )
 from motivlab.theory.model import logit, reward_gradients, sigmoid
@@ -156,3 +155,23 @@ def test_bad_sweep_input_names_parameter():
         diversity_sweep(cfg, p0s=[0.1, float("nan")], n_grid=[1, 10], population=pop)
     with pytest.raises(ValueError, match="target"):
         calibrate_scale(cfg, target=1e6, n_grid=[1, 10], population=pop)
+
+
+def test_masked_prefix_equals_smaller_population():
+    cfg = HeterogeneousConfig(scale=0.6)
+    pop = _pop(cfg, 50, r=2, seed=4)
+    small = simulate(cfg, pop, 30, [0.05, 0.01])
+    masked = simulate(cfg, pop, 50, [0.05, 0.01], n_active=np.array([[30, 30], [30, 30]]))
+    np.testing.assert_allclose(mean_propensity(masked, np.full((2, 2), 30)), mean_propensity(small), atol=1e-3)
+
+
+def test_refinement_narrows_to_the_bisected_crossing():
+    cfg = HeterogeneousConfig(geometry="gaussian", scale=0.7)
+    grid = default_n_grid(300, 6)
+    pop = _pop(cfg, 300, r=3, seed=2)
+    coarse = diversity_sweep(cfg, p0s=[0.02], n_grid=grid, population=pop)
+    fine_grid = np.unique(np.concatenate([grid, np.arange(2, 301)]))
+    dense = diversity_sweep(cfg, p0s=[0.02], n_grid=fine_grid, population=pop)
+    refined = refine_nstar(cfg, pop, grid, coarse.p0s, coarse.p_inf, rounds=6)
+    # six bisections resolve the bracket to single environments: agrees with the every-N sweep
+    np.testing.assert_allclose(np.log(refined), np.log(dense.nstar), atol=np.log(1.05))

@@ -27,13 +27,8 @@ import numpy as np
 from scipy.optimize import brentq
 
 from motivlab.errors import MotivlabInputError, check_range
-from motivlab.theory.heterogeneous import (
-    HeterogeneousConfig,
-    Population,
-    default_n_grid,
-    diversity_sweep,
-    draw_population,
-)
+from motivlab.theory.diversity import default_n_grid, diversity_sweep
+from motivlab.theory.heterogeneous import HeterogeneousConfig, Population, draw_population
 
 __all__ = ["Calibration", "SlopeEstimate", "calibrate_scale", "loglog_slope"]
 

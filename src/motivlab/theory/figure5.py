@@ -10,7 +10,9 @@ across geometries would say the exponent does not depend on how environments are
 Cost control (documented departures from "simulate everything"): a (resample, p0) pair stops
 being simulated once it has crossed θ (its first crossing is known), and a sweep stops once 25 of
 32 resamples have crossed for every p0 (enough for the median and IQR; later resamples are reported
-as ``N* = inf``, "above the last simulated N"). RFF use D = 256 features above N = 512.
+as ``N* = inf``, "above the last simulated N"). RFF use D = 256 features above N = 512. Each
+crossing bracket of the grid (a factor 1.85 in N) is then bisected twice on integer N, because
+``p_∞(N)`` is often a near-step and plain interpolation would pin N* to grid midpoints.
 
 Run: ``motivlab theory figures --which 5`` (or ``make_figure5(Path("out"))``); ``quick=True`` is a
 reduced version (8 resamples, N ≤ 1000, 4 p0 values) for tests and CI.
@@ -26,13 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from motivlab.io import write_json, write_table
 from motivlab.theory.calibration import calibrate_scale, loglog_slope
+from motivlab.theory.diversity import default_n_grid, diversity_sweep
 from motivlab.theory.geometries import Geometry
-from motivlab.theory.heterogeneous import (
-    HeterogeneousConfig,
-    default_n_grid,
-    diversity_sweep,
-    draw_population,
-)
+from motivlab.theory.heterogeneous import HeterogeneousConfig, draw_population
 
 __all__ = ["Figure5Config", "compute_figure5", "make_figure5"]
 
@@ -52,6 +50,7 @@ class Figure5Config(BaseModel):
     target: float = Field(100.0, gt=1, description="Calibration target: median N* at p0_ref.")
     p0_ref: float = Field(0.01, gt=0, lt=1, description="Calibration reference p0.")
     stop_quantile: float | None = Field(0.75, gt=0, le=1, description="Stop sweeps once this N* quantile is fixed.")
+    refine_rounds: int = Field(2, ge=0, description="Bisections of each N* grid bracket (log N), see refine_nstar.")
     model: HeterogeneousConfig = Field(
         HeterogeneousConfig(n_features=256, dense_max=512),
         description="Model and solver settings (geometry/scale overridden). Dense kernel up to N = 2D, the "
@@ -91,7 +90,7 @@ def compute_figure5(cfg: Figure5Config, *, seed: int = 0, progress: bool = True)
             done_before = bar.tasks[0].completed
             res = diversity_sweep(
                 model.model_copy(update={"scale": cal.scale}), p0s=p0s, n_grid=n_grid, population=pop,
-                stop_quantile=cfg.stop_quantile,
+                stop_quantile=cfg.stop_quantile, refine_rounds=cfg.refine_rounds,
                 on_point=lambda i, g, d0=done_before: bar.update(task, completed=d0 + i),
             )
             slope = loglog_slope(p0s, res.nstar, seed=seed)

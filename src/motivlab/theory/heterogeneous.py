@@ -24,17 +24,15 @@ heterogeneity), ``N`` environments, ``P`` initial propensities ``p0`` integrated
 share the coupling, so one kernel mat-vec serves all of them). Latents whose transfer lengths are
 equal share one coupling and one mat-vec. Only the time loop is a Python loop.
 
-Diversity. A sweep draws ``n_max`` environments once per resample and simulates the first ``N``
-of them for each ``N`` on the grid: the domain is fixed and environments are added, so more
-environments means more neighbours within a transfer length. ``N*`` is the first grid crossing of
-``p_∞ = mean_i p_i(T)`` over ``θ``, interpolated linearly in ``log N``; ``inf`` if it never
-crosses on the grid (never NaN).
+Sweeps over N, ``N*`` and its refinement live in :mod:`motivlab.theory.diversity`; calibration and
+slopes in :mod:`motivlab.theory.calibration`.
 
 Usage::
 
     cfg = HeterogeneousConfig(geometry="clustered", scale=2.0)
-    res = diversity_sweep(cfg, p0s=[0.1, 0.01], resamples=16, seed=0)
-    res.nstar            # (16, 2) critical diversity per resample and p0
+    pop = draw_population(cfg, n_max=500, resamples=8, rng=np.random.default_rng(0))
+    traj = simulate(cfg, pop, 200, p0s=[0.1, 0.01])
+    mean_propensity(traj)   # (8, 2): p_∞ per resample and p0
 """
 
 from __future__ import annotations
@@ -59,11 +57,10 @@ from motivlab.theory.model import logit, reward_gradients, sigmoid
 __all__ = [
     "HeterogeneousConfig",
     "Population",
-    "SweepResult",
-    "critical_diversity",
-    "default_n_grid",
-    "diversity_sweep",
+    "Trajectory",
     "draw_population",
+    "integrate",
+    "mean_propensity",
     "simulate",
 ]
 
@@ -106,7 +103,10 @@ class HeterogeneousConfig(BaseModel):
     normalize: Literal["sum", "mean"] = Field("sum", description="Sum transferred gradients, or average (÷ N).")
     dt: float = Field(5.0, gt=0, description="Largest time step (the step control usually binds first).")
     max_dlatent: float | None = Field(
-        0.3, gt=0, description="Step control: largest change of any logit per step; None = fixed dt."
+        0.3, gt=0, description="Step control: largest change per step (see step_control); None = fixed dt."
+    )
+    step_control: Literal["logit", "probability"] = Field(
+        "logit", description="Measure max_dlatent on the logits, or on p, sR, sL (chain rule through σ')."
     )
     horizon: float = Field(100.0, gt=0, description="Integration horizon T (time units of α_y = 1).")
     tol: float = Field(1e-4, gt=0, description="Early stop when max_i |dp_i/dt| < tol.")
@@ -191,11 +191,18 @@ def _couplings(cfg: HeterogeneousConfig, pop: Population, n: int) -> list[tuple[
     return out
 
 
-def _rates(state, alphas, couplings, cfg: HeterogeneousConfig) -> list[np.ndarray]:
-    """``dk/dt = α^k ⊙ C^k g^k`` for k = z, x, y; each ``(R, N, P)``."""
+def _rates(state, alphas, couplings, cfg: HeterogeneousConfig, mask=None) -> list[np.ndarray]:
+    """``dk/dt = α^k ⊙ C^k g^k`` for k = z, x, y; each ``(R, N, P)``.
+
+    ``mask`` ``(R, N, P)`` (1 = environment present) removes environments per (resample, p0): they
+    neither send nor receive gradient. It lets runs with different N share one batch.
+    """
     z, x, y = state
     grads = reward_gradients(z, x, y, kappa=cfg.kappa, lam=cfg.lam)
     n, p = z.shape[1], z.shape[2]
+    if mask is not None:
+        grads = tuple(g * mask for g in grads)
+        n = np.maximum(mask.sum(axis=1, keepdims=True), 1.0)  # (R, 1, P) environments present
     out: list[np.ndarray] = [None, None, None]  # type: ignore[list-item]
     for op, members in couplings:
         stacked = np.concatenate([grads[k] for k in members], axis=2)  # (R, N, len·P)
@@ -204,6 +211,8 @@ def _rates(state, alphas, couplings, cfg: HeterogeneousConfig) -> list[np.ndarra
             summed = summed / n
         for j, k in enumerate(members):
             out[k] = alphas[..., k : k + 1] * summed[..., j * p : (j + 1) * p]
+            if mask is not None:
+                out[k] *= mask
     return out
 
 
@@ -237,7 +246,18 @@ def _heun(state, k1, step, rates_at):
 STEPPERS = {"euler": _euler, "heun": _heun}
 
 
-def integrate(state0, alphas: np.ndarray, couplings, cfg: HeterogeneousConfig) -> Trajectory:
+def _speed(state, k1, cfg: HeterogeneousConfig) -> np.ndarray:
+    """Fastest change per unit time over environments and latents, ``(R, P)``, as step control sees it."""
+    if cfg.step_control == "logit":
+        return np.max([np.abs(k).max(axis=1) for k in k1], axis=0)
+    z, x, y = state
+    rz, rx, ry = k1
+    d = [sigmoid(a) * sigmoid(-a) for a in (z, x + cfg.lam * y, y)]  # σ' of p, sR, sL
+    rates = (d[0] * rz, d[1] * (rx + cfg.lam * ry), d[2] * ry)
+    return np.max([np.abs(k).max(axis=1) for k in rates], axis=0)
+
+
+def integrate(state0, alphas: np.ndarray, couplings, cfg: HeterogeneousConfig, mask=None) -> Trajectory:
     """Step-controlled explicit integration until ``T`` or ``max |dp/dt| < tol``, per (resample, p0).
 
     Finished resamples are dropped from the working batch (their couplings too) once a quarter
@@ -253,7 +273,7 @@ def integrate(state0, alphas: np.ndarray, couplings, cfg: HeterogeneousConfig) -
     steps = 0
     stepper = STEPPERS[cfg.integrator]
     while live.size:
-        k1 = _rates(state, alphas, couplings, cfg)
+        k1 = _rates(state, alphas, couplings, cfg, mask)
         pz = sigmoid(state[0])
         slow = np.abs(pz * (1.0 - pz) * k1[0]).max(axis=1) < cfg.tol  # (R', P)
         done = slow | (t >= cfg.horizon * (1 - 1e-12)) | (steps >= cfg.max_steps)
@@ -269,23 +289,26 @@ def integrate(state0, alphas: np.ndarray, couplings, cfg: HeterogeneousConfig) -
                 break
             state, k1 = tuple(a[keep] for a in state), tuple(a[keep] for a in k1)
             t, done, alphas = t[keep], done[keep], alphas[keep]
+            mask = None if mask is None else mask[keep]
             couplings = [(op.take(keep), m) for op, m in couplings]
-        rmax = np.max([np.abs(k).max(axis=1) for k in k1], axis=0)  # (R', P)
+        rmax = _speed(state, k1, cfg)  # (R', P)
         dt = np.full_like(t, cfg.dt)
         if cfg.max_dlatent is not None:
             dt = np.minimum(dt, cfg.max_dlatent / np.maximum(rmax, 1e-300))
         dt = np.where(done, 0.0, np.minimum(dt, cfg.horizon - t))  # (R', P)
-        a_now, c_now = alphas, couplings
-        state = stepper(state, k1, dt[:, None, :], lambda s, a=a_now, c=c_now: _rates(s, a, c, cfg))
+        a_now, c_now, m_now = alphas, couplings, mask
+        state = stepper(state, k1, dt[:, None, :], lambda s, a=a_now, c=c_now, m=m_now: _rates(s, a, c, cfg, m))
         t = t + dt
         steps += 1
     return Trajectory(final[0], final[1], final[2], t_final, steps, conv)
 
 
-def simulate(cfg: HeterogeneousConfig, pop: Population, n: int, p0s=None) -> Trajectory:
+def simulate(cfg: HeterogeneousConfig, pop: Population, n: int, p0s=None, n_active=None) -> Trajectory:
     """Integrate the first ``n`` environments of every resample, for each initial propensity.
 
     ``p0s``: initial propensities ``(P,)`` (default ``(cfg.p0,)``). Returns latents ``(R, n, P)``.
+    ``n_active`` ``(R, P)``: simulate only the first ``n_active[r, p] ≤ n`` environments of each
+    run (the others are masked out; see :func:`mean_propensity`).
     """
     if int(n) != n or not 1 <= n <= pop.n_max:
         raise MotivlabInputError(f"n (number of environments) must be an integer in [1, {pop.n_max}], got {n!r}")
@@ -298,7 +321,21 @@ def simulate(cfg: HeterogeneousConfig, pop: Population, n: int, p0s=None) -> Tra
     x0 = np.broadcast_to(centres[1] + sd[1] * noise[..., 1:2], z0.shape)
     y0 = np.broadcast_to(centres[2] + sd[2] * noise[..., 2:3], z0.shape)
     alphas = np.asarray(cfg.alpha) * np.exp(np.asarray(cfg.sigma_alpha) * pop.log_alpha[:, :n])  # (R, n, 3)
-    return integrate((z0, x0, y0), alphas, _couplings(cfg, pop, n), cfg)
+    mask = None if n_active is None else _prefix_mask(n, n_active)
+    return integrate((z0, x0, y0), alphas, _couplings(cfg, pop, n), cfg, mask)
+
+
+def _prefix_mask(n: int, n_active) -> np.ndarray:
+    """``(R, n, P)`` float mask keeping the first ``n_active[r, p]`` environments."""
+    return (np.arange(n)[None, :, None] < np.asarray(n_active)[:, None, :]).astype(np.float64)
+
+
+def mean_propensity(traj: Trajectory, n_active=None) -> np.ndarray:
+    """``p_∞ = mean_i p_i`` over the environments present: ``(R, P)``."""
+    if n_active is None:
+        return traj.p.mean(axis=1)
+    mask = _prefix_mask(traj.z.shape[1], n_active)
+    return (traj.p * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
 
 
 def _check_p0s(p0s) -> np.ndarray:
@@ -306,104 +343,3 @@ def _check_p0s(p0s) -> np.ndarray:
     if arr.ndim != 1 or not np.isfinite(arr).all() or ((arr <= 0) | (arr >= 1)).any():
         raise MotivlabInputError(f"p0 values must be finite and in (0, 1), got {p0s!r}")
     return arr
-
-
-def default_n_grid(n_max: int = 10_000, points: int = 16) -> np.ndarray:
-    """``points`` integers log-spaced from 1 to ``n_max`` (duplicates removed)."""
-    if int(n_max) != n_max or n_max < 1:
-        raise MotivlabInputError(f"n_max must be an integer >= 1, got {n_max!r}")
-    if int(points) != points or points < 1:
-        raise MotivlabInputError(f"points must be an integer >= 1, got {points!r}")
-    return np.unique(np.round(np.logspace(0, np.log10(n_max), int(points))).astype(int))
-
-
-def critical_diversity(n_grid, p_inf: np.ndarray, theta: float = 0.5) -> np.ndarray:
-    """First crossing of ``θ`` by ``p_∞`` along the N grid, linear in ``log N``.
-
-    ``p_inf``: ``(..., G)`` over the grid (NaN = not simulated, allowed only after a crossing).
-    Returns ``N*`` of shape ``(...)``: ``n_grid[0]`` if already above θ there, ``inf`` if never.
-    """
-    n_grid = np.asarray(n_grid, dtype=float)
-    p_inf = np.asarray(p_inf, dtype=float)
-    above = np.nan_to_num(p_inf, nan=-np.inf) > theta  # (..., G)
-    first = np.argmax(above, axis=-1)
-    crossed = above.any(axis=-1)
-    lo = np.maximum(first - 1, 0)
-    p_lo = np.take_along_axis(p_inf, lo[..., None], -1)[..., 0]
-    p_hi = np.take_along_axis(p_inf, first[..., None], -1)[..., 0]
-    ln = np.log(n_grid)
-    frac = np.clip((theta - p_lo) / np.where(p_hi > p_lo, p_hi - p_lo, 1.0), 0.0, 1.0)
-    log_nstar = ln[lo] + frac * (ln[first] - ln[lo])
-    return np.where(crossed, np.exp(log_nstar), np.inf)
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    """``p_inf``: ``(R, G, P)`` mean final propensity (NaN where skipped after a crossing)."""
-
-    n_grid: np.ndarray  # (G,)
-    p0s: np.ndarray  # (P,)
-    p_inf: np.ndarray  # (R, G, P)
-    nstar: np.ndarray  # (R, P), inf = no crossing on the grid
-    steps: np.ndarray  # (G,) Euler steps per grid point (0 = skipped)
-
-
-def diversity_sweep(
-    cfg: HeterogeneousConfig,
-    *,
-    p0s=None,
-    n_grid=None,
-    resamples: int = 32,
-    seed: int = 0,
-    population: Population | None = None,
-    stop_after_crossing: bool = True,
-    stop_quantile: float | None = None,
-    on_point=None,
-) -> SweepResult:
-    """``p_∞(N)`` on the grid for each resample and ``p0``, and ``N*`` per (resample, p0).
-
-    With ``stop_after_crossing`` (default) a (resample, p0) pair is no longer simulated once it has
-    crossed θ: its ``N*`` (the *first* crossing) is already determined, and the large-N points are
-    by far the most expensive. With ``stop_quantile=q`` the sweep also ends once, for every ``p0``,
-    enough resamples have crossed to fix the ``q``-quantile of ``N*`` (linear interpolation needs
-    the order statistics ``⌊q(R−1)⌋+1`` and ``+2``); resamples still uncrossed then get ``N* = inf``,
-    meaning "above the last simulated N", which leaves quantiles ``≤ q`` exact.
-    ``on_point(i, G)`` is called after each grid point (progress bars).
-    """
-    n_grid = default_n_grid() if n_grid is None else np.asarray(n_grid)
-    if n_grid.ndim != 1 or n_grid.size == 0 or (n_grid < 1).any() or (n_grid != np.round(n_grid)).any():
-        raise MotivlabInputError(f"N grid values must be integers >= 1, got {n_grid!r}")
-    n_grid = np.unique(n_grid.astype(int))
-    p0s = _check_p0s(cfg.p0 if p0s is None else p0s)
-    if population is None:
-        population = draw_population(cfg, int(n_grid[-1]), resamples, np.random.default_rng(seed))
-    if population.n_max < n_grid[-1]:
-        raise MotivlabInputError(f"population has {population.n_max} environments, grid needs {n_grid[-1]}")
-    r, g, p = population.resamples, n_grid.size, p0s.size
-    p_inf = np.full((r, g, p), np.nan)
-    crossed = np.zeros((r, p), dtype=bool)
-    steps = np.zeros(g, dtype=int)
-    need = r if stop_quantile is None else min(r, int(np.floor(stop_quantile * (r - 1))) + 2)
-    for i, n in enumerate(n_grid):
-        if stop_after_crossing and (crossed.sum(axis=0) >= need).all():
-            if on_point is not None:
-                on_point(g, g)
-            break
-        rows = ~crossed.all(axis=1) if stop_after_crossing else np.ones(r, bool)
-        cols = ~crossed.all(axis=0) if stop_after_crossing else np.ones(p, bool)
-        if rows.any():
-            sub = _take_population(population, rows)
-            traj = simulate(cfg, sub, int(n), p0s[cols])
-            p_mean = traj.p.mean(axis=1)  # (R', P')
-            p_inf[np.ix_(rows, np.arange(g) == i, cols)] = p_mean[:, None, :]
-            crossed[np.ix_(rows, cols)] |= p_mean > cfg.theta
-            steps[i] = traj.steps
-        if on_point is not None:
-            on_point(i + 1, g)
-    return SweepResult(n_grid, p0s, p_inf, critical_diversity(n_grid, p_inf.transpose(0, 2, 1), cfg.theta), steps)
-
-
-def _take_population(pop: Population, rows: np.ndarray) -> Population:
-    if rows.all():
-        return pop
-    return Population(pop.coords[rows], pop.log_alpha[rows], pop.init[rows], (pop.rff[0][rows], pop.rff[1][rows]))
