@@ -148,9 +148,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--full", action="store_true", help="the default (full-size) organism instead of the quick one")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads for both trainers (1 on an oversubscribed CPU)")
     ap.add_argument("--trl-only", action="store_true", help="skip our trainer (TRL half only)")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     base, tok, world, max_new = load_organism(quick=not a.full)
     print(f"organism: {sum(p.numel() for p in base.parameters()):,} parameters; world {world.name} "
           f"({len(world.env_ids('train'))} train envs); {PROMPTS} prompts x group {GROUP}; max_new_tokens {max_new}; "
