@@ -77,13 +77,22 @@ def test_coincident_coordinates_give_full_gaussian_coupling():
     np.testing.assert_allclose(simulate(gauss, pop, n).p, simulate(const, pop, n).p, rtol=1e-5)
 
 
-def test_step_controlled_heun_agrees_with_small_step_euler():
+@pytest.fixture(scope="module")
+def small_step_reference():
+    """Fixed small-step Euler (the reference every faster scheme is held to), computed once."""
     cfg = HeterogeneousConfig(scale=0.6, horizon=50.0)
     pop = _pop(cfg, 40, r=2, seed=3)
-    p0s = [0.1, 0.01]
-    fast = simulate(cfg, pop, 40, p0s)
-    ref = simulate(cfg.model_copy(update={"integrator": "euler", "max_dlatent": None, "dt": 0.005}), pop, 40, p0s)
-    assert fast.steps < ref.steps / 20
+    ref = simulate(cfg.model_copy(update={"integrator": "euler", "max_dlatent": None, "dt": 0.005}), pop, 40, [0.1, 0.01])
+    return cfg, pop, ref
+
+
+@pytest.mark.parametrize(
+    "control", [{}, {"step_control": "probability", "max_dlatent": 0.05}, {"integrator": "euler", "max_dlatent": 0.1}]
+)
+def test_step_controlled_integrators_agree_with_small_step_euler(control, small_step_reference):
+    cfg, pop, ref = small_step_reference
+    fast = simulate(cfg.model_copy(update=control), pop, 40, [0.1, 0.01])
+    assert fast.steps < ref.steps / 10
     np.testing.assert_allclose(fast.p.mean(axis=1), ref.p.mean(axis=1), atol=0.01)
 
 

@@ -155,17 +155,17 @@ def refine_nstar(cfg: HeterogeneousConfig, pop: Population, n_grid, p0s, p_inf: 
     p_hi = np.take_along_axis(p_t, first[..., None], -1)[..., 0]
     for g in np.unique(first[crossed & (first > 0)]):
         cell = crossed & (first == g)  # (R, P)
-        rows = cell.any(axis=1)
+        rows, cols = cell.any(axis=1), cell.any(axis=0)
         sub = _take_population(pop, rows)
         for _ in range(rounds):
             mid = np.round(np.sqrt(lo * hi))
             todo = cell & (mid > lo) & (mid < hi)
-            if not todo[rows].any():
+            if not todo.any():
                 break
-            n_act = np.where(todo, mid, 0).astype(int)[rows]  # 0 = nothing to simulate
-            traj = simulate(cfg, sub, int(n_grid[g]), p0s, n_active=n_act)
+            n_act = np.where(todo, mid, 0).astype(int)[np.ix_(rows, cols)]  # 0 = nothing to simulate
+            traj = simulate(cfg, sub, int(n_grid[g]), p0s[cols], n_active=n_act)
             p_mid = np.zeros_like(lo)
-            p_mid[rows] = mean_propensity(traj, n_act)
+            p_mid[np.ix_(rows, cols)] = mean_propensity(traj, n_act)
             up = todo & (p_mid > cfg.theta)
             down = todo & ~(p_mid > cfg.theta)
             hi, p_hi = np.where(up, mid, hi), np.where(up, p_mid, p_hi)
