@@ -184,3 +184,15 @@ def test_refinement_narrows_to_the_bisected_crossing():
     refined = refine_nstar(cfg, pop, grid, coarse.p0s, coarse.p_inf, rounds=6)
     # six bisections resolve the bracket to single environments: agrees with the every-N sweep
     np.testing.assert_allclose(np.log(refined), np.log(dense.nstar), atol=np.log(1.05))
+
+
+def test_identical_environments_reproduce_homogeneous_critical_diversity():
+    """Regression: a stop test on dp/dt alone ended tiny-p0 runs at t = 0 and doubled N*(0.001)."""
+    critical = pytest.importorskip("motivlab.theory.critical")
+    from motivlab.theory.params import Problem
+
+    p0s = np.array([0.01, 0.001])
+    ref = critical.critical_diversity(Problem(p0=p0s)).n_star  # real-valued N, run to saturation
+    cfg = HeterogeneousConfig(coupling="constant", c=(1.0, 1.0, 0.0), sigma_alpha=(0, 0, 0), init_sd=(0, 0, 0))
+    got = diversity_sweep(cfg, p0s=p0s, n_grid=default_n_grid(400, 12), resamples=1, refine_rounds=8).nstar[0]
+    np.testing.assert_allclose(got, ref, rtol=0.03, atol=1.0)  # integer N, horizon T = 100
