@@ -13,7 +13,7 @@ from motivlab.io import append_jsonl, read_jsonl
 def test_cli_help_lists_pillars():
     out = subprocess.run([sys.executable, "-m", "motivlab.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for command in ("theory", "organism", "train", "demo", "eval", "serve"):
+    for command in ("theory", "organism", "world", "train", "demo", "eval", "serve"):
         assert command in out.stdout
 
 

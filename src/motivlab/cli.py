@@ -14,6 +14,7 @@ from motivlab.evals.cli import serve_command
 from motivlab.models.cli import app as organism_app
 from motivlab.rl.cli import demo_command, train_command
 from motivlab.theory.cli import app as theory_app
+from motivlab.worlds.cli import app as world_app
 
 app = typer.Typer(
     name="motivlab",
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(theory_app, name="theory", help="The behavioural-selection model: simulate, sweep, critical diversity, fit, figures.")
 app.add_typer(organism_app, name="organism", help="The embedded model organism: pretrain, measure, calibrate.")
+app.add_typer(world_app, name="world", help="Inspect worlds: sizes, fingerprint, the envs of a split.")
 app.add_typer(eval_app, name="eval", help="Self-reported motivation vs behaviour: run the protocol, analyze.")
 app.command("train")(train_command)
 app.command("demo")(demo_command)
