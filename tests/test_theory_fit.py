@@ -81,6 +81,15 @@ def test_noise_free_fit_is_nearly_exact_and_predict_matches():
     assert later.n_times == 2 and np.all((later.p > 0) & (later.p < 1))
 
 
+def test_block_jacobian_reaches_the_exact_optimum():
+    rng, times, lat0, trained = _design(7, n=20, t=15)
+    data = simulate_trajectories(times, ALPHA, lat0, couplings=[0.5, 0.7, 0.1], trained=trained, noise=0.1, rng=rng)
+    exact = BehaviouralSelectionFit(n_starts=1, jacobian="exact").fit(data)
+    block = BehaviouralSelectionFit(n_starts=1, jacobian="block").fit(data)
+    np.testing.assert_allclose(block.theta_, exact.theta_, atol=1e-3)
+    np.testing.assert_allclose(block.theta_stderr_, exact.theta_stderr_, rtol=1e-2)
+
+
 def test_unobserved_route_pins_initial_skill_and_stays_finite():
     rng, times, lat0, trained = _design(3, n=8, t=20)
     data = simulate_trajectories(times, ALPHA, lat0, couplings=[0.4, 0.6, 0.1], trained=trained, noise=0.1, rng=rng)

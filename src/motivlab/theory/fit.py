@@ -93,6 +93,11 @@ class FitConfig(BaseModel):
     """Seed of the bootstrap noise."""
     loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear"
     """Loss on residuals (scipy's definitions, ``f_scale = 1`` logit); non-linear ones down-weight outliers."""
+    jacobian: Literal["auto", "exact", "block"] = "auto"
+    """Optimiser's Jacobian: exact forward differences (P + 1 integrations), or ``block``, which
+    ignores an env's initial logits' effect on other envs (4 + globals integrations); ``auto`` =
+    block with per-env initial conditions and at least 100 envs. A block descent is always
+    finished by exact iterations, so the optimum and the covariance are those of the exact one."""
     n_starts: int = Field(3, ge=1, le=50)
     """Optimiser starts: the grid start plus jittered copies (scouted for 6 iterations, continued
     only if competitive); the lowest cost wins."""
@@ -223,16 +228,25 @@ class BehaviouralSelectionFit:
         first, *others = self._starts(problem)
         best = self._solve(problem, problem.obs, first)
         for th in others:
-            scout = self._solve(problem, problem.obs, th, max_iter=min(6, self.config.max_iter))
+            scout = self._solve(problem, problem.obs, th, max_iter=min(6, self.config.max_iter), polish=False)
             if scout.cost < best.cost * (1 + 1e-3):
                 full = self._solve(problem, problem.obs, scout.x)
                 best = full if full.cost < best.cost else best
         return best
 
-    def _solve(self, problem: FitProblem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None) -> LMResult:
-        return levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
-                                   loss=self.config.loss, max_iter=max_iter or self.config.max_iter,
-                                   bounds=problem.layout.bounds())
+    def _solve(self, problem: FitProblem, obs: np.ndarray, theta0: np.ndarray, max_iter: int | None = None,
+               polish: bool = True) -> LMResult:
+        """LM with the problem's Jacobian; after a block-Jacobian descent, exact iterations finish it."""
+        opts = {"loss": self.config.loss, "bounds": problem.layout.bounds()}
+        res = levenberg_marquardt(lambda th: problem.residuals(th, obs), lambda th: problem.jacobian(th, obs), theta0,
+                                  max_iter=max_iter or self.config.max_iter, **opts)
+        if problem.block and polish:
+            n_block = res.njev
+            res = levenberg_marquardt(lambda th: problem.residuals(th, obs),
+                                      lambda th: problem.exact_jacobian(th, obs), res.x,
+                                      max_iter=max_iter or self.config.max_iter, **opts)
+            res.njev += n_block
+        return res
 
     def _bootstrap(self, problem: FitProblem, theta: np.ndarray, resid: np.ndarray) -> np.ndarray:
         from rich.progress import track

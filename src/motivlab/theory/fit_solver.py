@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["LMResult", "levenberg_marquardt"]
 
@@ -68,9 +69,10 @@ def levenberg_marquardt(
         njev += 1
         val, w = rho(r**2)
         cost = 0.5 * float(val.sum())
-        Jw = J * np.sqrt(w)[:, None]
-        H = Jw.T @ Jw  # (P, P)
-        g = J.T @ (w * r)
+        Jw = _scale_rows(J, np.sqrt(w))
+        H = Jw.T @ Jw  # (P, P); J may be a scipy sparse matrix
+        H = H.toarray() if sparse.issparse(H) else H
+        g = np.asarray(J.T @ (w * r)).ravel()
         # Residual RMS below ~1e-8 logit is beyond any measurement: call it an exact fit.
         if cost <= 1e-16 * len(r) or np.max(np.abs(g), initial=0.0) <= 1e-14 * max(1.0, float(np.abs(H).max())):
             message, success = "gradient vanishes (exact fit or no information)", True
@@ -107,4 +109,8 @@ def levenberg_marquardt(
             break
     r, J = jac(x)
     val, w = rho(r**2)
-    return LMResult(x, r, J * np.sqrt(w)[:, None], 0.5 * float(val.sum()), success, message, nfev, njev + 1)
+    return LMResult(x, r, _scale_rows(J, np.sqrt(w)), 0.5 * float(val.sum()), success, message, nfev, njev + 1)
+
+
+def _scale_rows(J: np.ndarray | sparse.spmatrix, s: np.ndarray) -> np.ndarray | sparse.spmatrix:
+    return sparse.diags(s) @ J if sparse.issparse(J) else J * s[:, None]
