@@ -44,6 +44,7 @@ def test_choice_and_judgement():
     assert parse_choice('{"choice": "tie"}') == 0.5
     assert parse_choice('{"choice": 3}') is None
     assert parse_choice("no idea") is None
+    assert parse_choice("Task 1:\nWrite a poem.\n\nTask 2:\nSum the numbers.") is None  # restating is not choosing
     reply = json.dumps({"quality": 5, "completion": 7, "effort": 1, "coherence": 4, "creativity": 3,
                         "attention to detail": 6, "relevance": 2})
     assert parse_judgement(reply) == {"quality": 5, "completion": 7, "effort": 1, "consistency": 4, "creativity": 3,

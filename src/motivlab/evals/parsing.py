@@ -174,10 +174,8 @@ def parse_choice(text: Any) -> float | None:
                 return _choice_value(obj[key])
     m = re.search(r"(?:choose|chose|choice|pick|select|prefer)\w*\W{0,20}(?:task\s*)?(#?\s*[12]|one|two|first|second)\b",
                   text, re.I)
-    if m:
-        return _CHOICE_WORDS.get(m.group(1).strip("# ").lower())
-    m = re.search(r"\btask\s*#?\s*([12])\b", text, re.I)
-    return _CHOICE_WORDS.get(m.group(1)) if m else None
+    # A bare "Task 1: ..." is not a choice: small models restate both tasks before rambling.
+    return _CHOICE_WORDS.get(m.group(1).strip("# ").lower()) if m else None
 
 
 def _choice_value(v: Any) -> float | None:
