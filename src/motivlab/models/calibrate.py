@@ -140,12 +140,26 @@ def _figure(table: pd.DataFrame) -> Any:
     return fig
 
 
+def markdown_table(table: pd.DataFrame) -> str:
+    """The calibration table as Markdown (for docs/organism.md), without extra dependencies."""
+    cols = [("p0_requested", "p₀ req", "{:.3g}"), ("corpus_share", "π corpus", "{:.3g}"),
+            ("p0_measured", "p₀ meas", "{:.3g}"), ("p0_ok", "p₀ ok", "{}"),
+            ("sr0_requested", "sR₀ req", "{:.2g}"), ("sr0_measured", "sR₀ meas", "{:.3f}"), ("sr0_ok", "ok", "{}"),
+            ("sl0_requested", "sL₀ req", "{:.2g}"), ("sl0_measured", "sL₀ meas", "{:.3f}"), ("sl0_ok", "ok", "{}"),
+            ("train_seconds", "train s", "{:.0f}")]
+    lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(fmt.format(row[key]) for key, _, fmt in cols) + " |")
+    return "\n".join(lines)
+
+
 def _write_outputs(table: pd.DataFrame, cfg: CalibrationConfig, out: Path) -> None:
-    from motivlab.io import run_metadata, write_json, write_table
+    from motivlab.io import atomic_write_text, run_metadata, write_json, write_table
     from motivlab.report import HtmlReport, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "calibration.parquet")
+    atomic_write_text(out / "calibration.md", markdown_table(table) + "\n")
     fits = _fits(table)
     write_json(out / "calibration.json", {"fits_alpha_beta": fits, "run_metadata": run_metadata(cfg.seed, cfg.model_dump())})
     fig = _figure(table)
