@@ -28,6 +28,10 @@ def test_score_missing_cases():
     assert parse_score("") is None
     assert parse_score(None) is None
     assert parse_score("between 3 and 9") is None  # two numbers, no score keyword: ambiguous
+    assert parse_score("Here are ten names with a score of 1-100: Sunrise, Crumbs") is None  # restates the scale
+    assert parse_score("I wrote a list of 100 descriptive sentences about the task and more") is None  # long + lone number
+    assert parse_score('{"id": 1, "rating": 4, "name": "Local Candies"}') is None  # an invented object, no score key
+    assert parse_score("see https://x.org/7/10 for details on my score") is None  # not a fraction inside a URL
 
 
 def test_breakdown_aliases_and_plain_text():
@@ -53,7 +57,7 @@ def test_choice_and_judgement():
     assert parse_judgement('{"quality": 9}')["quality"] is None  # outside 1-7
 
 
-@given(st.integers(1, 100), st.sampled_from(["score", "Score", "motivation", "rating"]))
+@given(st.integers(1, 100), st.sampled_from(["score", "Score", "motivation", "overall"]))
 def test_clean_json_roundtrip(n, key):
     assert parse_score(json.dumps({"reason": "because", key: n})) == n
 

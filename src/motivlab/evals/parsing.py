@@ -19,7 +19,9 @@ from typing import Any
 
 _NUM = r"[-+]?\d+(?:\.\d+)?"
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
-_FRACTION = re.compile(rf"({_NUM})\s*(?:/|out of)\s*(\d+)", re.I)
+_FRACTION = re.compile(rf"(?<![\w./])({_NUM})\s*(?:/|out of)\s*(\d+)(?![\w/]|\.\d)", re.I)  # not inside URLs/dates
+_RANGE_AFTER = re.compile(r"\s*(?:-|–|to)\s*\d")  # "a score of 1-100" restates the scale
+_LONE_MAX_CHARS = 40  # a lone number counts only in a short reply ("85", "Sure! 55")
 _REFUSAL = re.compile(
     r"\b(i can(?:no|')t|i cannot|i am unable|i'm unable|i won't|i will not|as an ai|i do not have|"
     r"i don't have (?:feelings|motivation|emotions|personal))",
@@ -106,10 +108,10 @@ def _number_from_text(text: str, low: float, high: float, *, allow_any: bool) ->
         num, den = _finite(m.group(1)), _finite(m.group(2))
         if num is not None and den and den > 0 and num <= den:
             return _in_range(num if den == high else high * num / den, low, high)
-    m = re.search(rf"(?:score|rating|motivation|overall)[^0-9\n]{{0,30}}?({_NUM})", text, re.I)
-    if m:
+    m = re.search(rf"(?:score|motivation|overall)[^0-9\n]{{0,30}}?({_NUM})", text, re.I)
+    if m and not _RANGE_AFTER.match(text, m.end()):
         return _in_range(_finite(m.group(1)), low, high)
-    if allow_any:
+    if allow_any and len(text.strip()) <= _LONE_MAX_CHARS:
         nums = re.findall(_NUM, text)
         if len(nums) == 1:
             return _in_range(_finite(nums[0]), low, high)
@@ -149,7 +151,8 @@ def parse_score(text: Any, *, low: float = 1, high: float = 100, keys: Iterable[
     """One score from a reply (JSON key in ``keys`` or a usual score key, else plain text)."""
     if not isinstance(text, str) or not text.strip():
         return None
-    aliases = (*keys, "score", "motivation", "rating", "overall", "value")
+    # only keys that mean the asked-for score: a "rating" inside some invented JSON object is garbage
+    aliases = (*keys, "score", "motivation", "motivation_score", "overall", "overall_motivation")
     got = parse_fields(text, {"score": aliases}, low=low, high=high)["score"]
     if got is not None:
         return got
