@@ -34,6 +34,12 @@ def _p_exact(result, split):
 def test_selection_direction(tmp_path, example, direction):
     config = load_config(EXAMPLES / f"{example}.toml", REDUCED)
     result = train(config, tmp_path / example)
+    start = result.metrics[(result.metrics.env_id == -1) & (result.metrics.split == "train") & (result.metrics.step == 0)]
+    gap = float(start.s_r_exact.iloc[0] - start.s_l_exact.iloc[0])
+    assert direction * gap > 0.1, (
+        f"{example}: the pretrained organism's skill gap sR0 - sL0 = {gap:.3f} does not have the sign the example "
+        "is about (pretraining did not learn the skills it was configured for)"
+    )
     for split in ("train", "heldout", "trap"):
         start, end, last = _p_exact(result, split)
         assert last == 20
