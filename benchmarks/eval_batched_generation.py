@@ -9,7 +9,7 @@ Optionally (``--full-pre``) it times pre-task self-reports over the *whole* task
 run defaults (2 samples, ``report_max_tokens`` 200) by measuring a subset of ``--full-subset``
 calls and extrapolating linearly, and says so.
 
-    python benchmarks/eval_batched_generation.py                 # N=32, B=16, 48 tokens
+    python benchmarks/eval_batched_generation.py                 # N=32, B=32, 48 tokens
     python benchmarks/eval_batched_generation.py --full-pre      # + whole-task-set estimate
 
 The last line printed is the headline: ``batched/sequential throughput ratio: X``.
@@ -41,11 +41,11 @@ def _time(backend, convs, params) -> tuple[float, dict[int, object]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=32, help="prompts per arm")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     ap.add_argument("--full-pre", action="store_true", help="also estimate pre-task reports over the whole task set")
-    ap.add_argument("--full-subset", type=int, default=64, help="calls measured for the whole-set estimate")
+    ap.add_argument("--full-subset", type=int, default=32, help="calls measured for the whole-set estimate")
     args = ap.parse_args()
 
     from motivlab.evals.backends import GenerationParams

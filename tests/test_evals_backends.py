@@ -20,6 +20,9 @@ from motivlab.evals.backends.openai_compat import OpenAIBackend
 from motivlab.io import read_jsonl
 
 MOTIVLAB = [sys.executable, "-m", "motivlab.cli"]
+# `motivlab eval ...` is this app mounted under the root CLI; calling it directly skips importing
+# the other pillars (seconds per subprocess on a busy CI machine)
+EVAL = [sys.executable, "-m", "motivlab.evals.cli"]
 CONV = [{"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Rate a haiku task."}]
 
 
@@ -116,7 +119,7 @@ def test_server_and_openai_backend(server):
 def test_eval_run_against_served_model_never_stores_the_key(server, tmp_path):
     out = tmp_path / "res"
     env = {**os.environ, "MY_EVAL_KEY": "sk-secret-should-not-leak"}
-    cmd = [*MOTIVLAB, "eval", "run", "--model", f"openai:tiny@{server}", "--measures", "pre,tokens,post",
+    cmd = [*EVAL, "run", "--model", f"openai:tiny@{server}", "--measures", "pre,tokens,post",
            "--conditions", "control,threat", "--limit", "2", "--samples", "1", "--max-tokens", "8",
            "--report-max-tokens", "8", "--api-key-env", "MY_EVAL_KEY", "--out", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -152,7 +155,7 @@ def test_down_or_garbage_endpoints_give_clear_errors(tmp_path):
     finally:
         srv.shutdown()
     out = tmp_path / "down"
-    res = subprocess.run([*MOTIVLAB, "eval", "run", "--model", f"openai:m@http://127.0.0.1:{_free_port()}/v1",
+    res = subprocess.run([*EVAL, "run", "--model", f"openai:m@http://127.0.0.1:{_free_port()}/v1",
                           "--measures", "pre", "--limit", "1", "--samples", "1", "--max-retries", "0", "--out", str(out)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "unreachable" in res.stderr and "rerun" in res.stderr
@@ -175,7 +178,7 @@ def test_killed_run_resumes_and_skips_done_calls(tiny, tmp_path):
     import signal
 
     out = tmp_path / "res"
-    cmd = [*MOTIVLAB, "eval", "run", "--model", str(tiny), "--measures", "pre,post", "--conditions", "control,money",
+    cmd = [*EVAL, "run", "--model", str(tiny), "--measures", "pre,post", "--conditions", "control,money",
            "--limit", "4", "--samples", "2", "--batch-size", "1", "--threads", "1", "--max-tokens", "64",
            "--report-max-tokens", "64", "--out", str(out)]
     total = 4 * 2 * 2 * 3  # sub-tasks x conditions x samples x (pre, execution, post)

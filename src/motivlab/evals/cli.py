@@ -98,3 +98,7 @@ def _mount_analysis() -> None:
 
 
 _mount_analysis()
+
+
+if __name__ == "__main__":  # `python -m motivlab.evals.cli run ...` = `motivlab eval run ...`, without other pillars' imports
+    app()
