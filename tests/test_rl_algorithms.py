@@ -71,16 +71,16 @@ def test_grpo_loss_clips_ratio():
     norm = Normaliser(1, 1, 1)
     lp = torch.tensor([[math.log(1.5)]], requires_grad=True)  # ratio 1.5 > 1.2: clipped, no gradient
     parts = grpo_loss(lp, old, adv, mask, epsilon=0.2, epsilon_high=0.2, norm=norm)
-    assert float(parts.loss) == pytest.approx(-1.2)
+    assert float(parts.loss.detach()) == pytest.approx(-1.2)
     parts.loss.backward()
     assert float(lp.grad) == 0.0 and parts.clip_fraction == 1.0
     # clip-higher lets the same ratio through
     parts = grpo_loss(lp, old, adv, mask, epsilon=0.2, epsilon_high=0.6, norm=norm)
-    assert float(parts.loss) == pytest.approx(-1.5)
+    assert float(parts.loss.detach()) == pytest.approx(-1.5)
     # negative advantage, ratio below 1 - eps: clipped at 0.8
     lp2 = torch.tensor([[math.log(0.5)]])
     parts = grpo_loss(lp2, old, -adv, mask, epsilon=0.2, epsilon_high=0.2, norm=norm)
-    assert float(parts.loss) == pytest.approx(0.8)
+    assert float(parts.loss.detach()) == pytest.approx(0.8)
 
 
 def test_k3_kl_and_beta_term():
@@ -92,7 +92,7 @@ def test_k3_kl_and_beta_term():
     mask = torch.ones(1, 2, dtype=torch.bool)
     parts = grpo_loss(lp, lp, torch.zeros(1), mask, epsilon=0.2, epsilon_high=0.2, beta=0.5, ref_logprobs=ref,
                       norm=Normaliser(1, 2, 2))
-    assert float(parts.loss) == pytest.approx(0.5 * math.exp(-1) / 2)
+    assert float(parts.loss.detach()) == pytest.approx(0.5 * math.exp(-1) / 2)
     assert parts.kl == pytest.approx(math.exp(-1) / 2)
     with pytest.raises(ValueError, match="ref_logprobs"):
         grpo_loss(lp, lp, torch.zeros(1), mask, epsilon=0.2, epsilon_high=0.2, beta=0.5, norm=Normaliser(1, 2, 2))
@@ -103,4 +103,4 @@ def test_rejection_loss_is_nll_of_kept():
     keep = torch.tensor([True, False, True])
     mask = torch.tensor([[1, 1], [1, 1], [1, 0]], dtype=torch.bool)
     parts = rejection_loss(lp, keep, mask, norm=Normaliser(2, 3, 2))
-    assert float(parts.loss) == pytest.approx((1 + 3 + 0.5) / 3)
+    assert float(parts.loss.detach()) == pytest.approx((1 + 3 + 0.5) / 3)
