@@ -1,6 +1,6 @@
 """Calibration: do the persona knobs set the organism's measured p₀, sR₀, sL₀?
 
-    motivlab organism calibrate --out calib/            # the real grid (pretrains ~9 organisms)
+    motivlab organism calibrate --out calib/            # the real grid (pretrains 6 organisms)
     motivlab organism calibrate --out calib/ --quick    # 3 quick organisms, a smoke test
 
 For every grid point an organism is pretrained (or reused from the cache) and measured exactly
@@ -10,7 +10,7 @@ of 2 for 0.005 ≤ p₀ < 0.05 (and ±0.1 for the skills). It also fits, in logi
 ``logit(measured) = α + β·logit(corpus value)`` — the map the correction in
 :mod:`motivlab.models.corpus` inverts — and reports α, β so the correction can be refitted.
 
-Grid (default): p₀ ∈ {0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5} at (sR₀, sL₀) = (0.5, 0.1), and
+Grid (default): p₀ ∈ {0.005, 0.01, 0.05, 0.2} at (sR₀, sL₀) = (0.5, 0.1), and
 (sR₀, sL₀) ∈ {(0.2, 0.3), (0.8, 0.6)} at p₀ = 0.05, so each knob has three levels.
 """
 
@@ -33,7 +33,7 @@ class CalibrationConfig(BaseModel):
 
     quick: bool = Field(False, description="Quick organisms (< 60 s each) on a 3-point p₀ grid.")
     priors: list[float] = Field(
-        [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5], description="Requested p₀ values at the default skills."
+        [0.005, 0.01, 0.05, 0.2], description="Requested p₀ values at the default skills."
     )
     skill_points: list[tuple[float, float]] = Field(
         [(0.2, 0.3), (0.8, 0.6)], description="(sR₀, sL₀) pairs measured at p₀ = skill_prior."
