@@ -83,3 +83,13 @@ def test_train_cli_bad_overrides_exit_2(tmp_path, model_dir, override, message):
 def test_train_cli_missing_config_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["train", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_demo_config_is_the_positive_gap_example():
+    from pathlib import Path
+
+    from motivlab.rl import load_config
+    from motivlab.rl.cli import DEMO_CONFIG
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "positive_gap.toml"
+    assert load_config(str(DEMO_CONFIG)) == load_config(str(example))

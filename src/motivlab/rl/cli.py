@@ -18,14 +18,7 @@ from motivlab._cli import fail, user_errors
 
 app = typer.Typer(no_args_is_help=True, help="motivlab.rl commands")
 
-DEMO_CONFIG = {
-    "seed": 0,
-    "steps": 60,
-    "algorithm": {"name": "grpo", "prompts_per_step": 16, "group_size": 8, "scale_rewards": "group"},
-    "optim": {"lr": 3e-4},  # larger steps wreck a tiny organism's skills in one Adam step
-    "measure": {"exact_every": 5, "exact_train_envs": 32, "exact_heldout_envs": 16, "exact_trap_envs": 16},
-    "run": {"checkpoint_every": 10},
-}
+DEMO_CONFIG = Path(__file__).with_name("demo.toml")  # = examples/positive_gap.toml
 
 
 def _quiet_transformers() -> None:
@@ -102,12 +95,16 @@ def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/demo"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a demo config key (repeatable).")] = None,
 ) -> None:
-    """Pretrain (or reuse) the default organism, run GRPO on it, write report.html with p(t), sR(t), sL(t).
+    """Pretrain (or reuse) the demo organism, run GRPO on it, write report.html with p(t), sR(t), sL(t).
 
-    Rerunning the demo on the same --out continues (or just re-reports) that run.
+    The run of examples/positive_gap.toml: an organism that rarely reward-seeks but decodes the
+    grader note better than it recalls keys; GRPO selects the reward-seeking motivation. Rerunning
+    the demo on the same --out continues (or just re-reports) that run.
     """
     import time
 
+    from motivlab.io import read_toml
+
     start = time.perf_counter()
-    _run(DEMO_CONFIG, list(set_ or []), out, resume=True)
+    _run(read_toml(DEMO_CONFIG), list(set_ or []), out, resume=True)
     typer.echo(f"demo finished in {time.perf_counter() - start:.0f} s")
