@@ -44,3 +44,10 @@ def test_wilson_interval_known_value_and_empty():
     assert np.isnan(est[1]) and np.isnan(lo[1])
     _, lo0, hi0 = wilson_interval(0, 400)
     assert lo0 < 1e-12 and 0 < hi0 < 0.01
+
+
+def test_theory_public_api_resolves():
+    import motivlab.theory as theory
+
+    for name in theory.__all__:
+        assert getattr(theory, name) is not None, name

@@ -7,7 +7,11 @@ Public API (imported lazily, so ``import motivlab.theory`` and the CLI start fas
 * critical diversity — :func:`critical_diversity`, :class:`CriticalResult`;
 * sweeps — :func:`learnability_heatmap`, :func:`diversity_sweep`, :func:`critical_curve`,
   :func:`fit_loglog_slope`, :class:`SlopeFit`, :func:`log_grid`;
-* figures — :func:`make_figures`;
+* figures — :func:`make_figures`, :func:`make_figure5`;
+* heterogeneous coupling — :class:`HeterogeneousConfig`, :func:`draw_population`, :func:`sample_coordinates`,
+  :func:`gaussian_coupling`, :func:`calibrate_scale`, :func:`loglog_slope`, :func:`refine_nstar`;
+* fitting — :class:`BehaviouralSelectionFit`, :func:`load_trajectories`, :class:`Trajectories`,
+  :func:`simulate_trajectories`;
 * per-environment quantities — :func:`sigmoid`, :func:`skills`, :func:`expected_reward`,
   :func:`reward_gradients`.
 
@@ -41,6 +45,23 @@ _LAZY = {
     "learnability_heatmap": "sweeps",
     "log_grid": "sweeps",
     "make_figures": "figures",
+    # heterogeneous model (its simulate / diversity_sweep / critical_diversity stay in their modules)
+    "HeterogeneousConfig": "heterogeneous",
+    "Population": "heterogeneous",
+    "draw_population": "heterogeneous",
+    "mean_propensity": "heterogeneous",
+    "sample_coordinates": "geometries",
+    "GEOMETRIES": "geometries",
+    "gaussian_coupling": "kernels",
+    "refine_nstar": "diversity",
+    "calibrate_scale": "calibration",
+    "loglog_slope": "calibration",
+    "make_figure5": "figure5",
+    # fitting the model to measured trajectories
+    "BehaviouralSelectionFit": "fit",
+    "load_trajectories": "fit_data",
+    "Trajectories": "fit_data",
+    "simulate_trajectories": "fit_forward",
 }
 
 __all__ = sorted(_LAZY)
