@@ -97,9 +97,9 @@ def demo_command(
 ) -> None:
     """Pretrain (or reuse) the demo organism, run GRPO on it, write report.html with p(t), sR(t), sL(t).
 
-    The run of examples/positive_gap.toml: an organism that rarely reward-seeks but decodes the
-    grader note better than it recalls keys; GRPO selects the reward-seeking motivation. Rerunning
-    the demo on the same --out continues (or just re-reports) that run.
+    The run of examples/positive_gap.toml: an organism that rarely reward-seeks but decodes the grader note better than it recalls keys; GRPO selects the reward-seeking motivation.
+
+    Rerunning the demo on the same --out continues (or just re-reports) that run.
     """
     import time
 
