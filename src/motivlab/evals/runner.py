@@ -4,7 +4,9 @@ The loop, top to bottom:
 
 1. build the items (sub-tasks round-robin over tasks so ``--limit K`` spans many tasks and
    categories; each under every condition, ``samples`` times; choice pairs under the choice
-   conditions with the manipulation attached to a seeded-random one of the two tasks);
+   conditions with the manipulation attached to a seeded-random one of the two tasks; plus
+   control pre-task questions for every sub-task of the selected pairs, which the choice
+   analysis compares the two tasks by — see :func:`choice_anchor_items`);
 2. stage 0 (pre, breakdown, execution, choice), then stage 1 (post, post_similar, judge), which
    continue from stored execution replies; in each stage the calls not yet in the log go to the
    backend in batches and every finished call is appended to ``calls.jsonl`` at once;
@@ -46,7 +48,7 @@ class EvalRunConfig(BaseModel):
     measures: list[str] = Field(default_factory=lambda: list(MEASURES), description="Measures to collect (schema.MEASURES).")
     conditions: list[str] = Field(default_factory=lambda: list(CONDITIONS), description="Manipulation conditions (schema.CONDITIONS); choice uses those in CHOICE_CONDITIONS.")
     samples: int = Field(2, ge=1, le=100, description="Independent samples per item (2 = test-retest pairs).")
-    limit: int | None = Field(None, ge=1, description="Use only the first K sub-tasks (round-robin over tasks) and K choice pairs.")
+    limit: int | None = Field(None, ge=1, description="Use only the first K sub-tasks (round-robin over tasks) and the first K choice pairs (whose sub-tasks also get control pre-task reports).")
     max_tokens: int = Field(1000, ge=1, le=32768, description="Token cap of the task execution and of the choice reply.")
     report_max_tokens: int = Field(200, ge=1, le=32768, description="Token cap of the self-report replies (short JSON).")
     judge_max_tokens: int = Field(300, ge=1, le=32768, description="Token cap of the judge's reply.")
@@ -114,6 +116,28 @@ def build_items(cfg: EvalRunConfig, tasks: Sequence[Any], pairs: Sequence[Any]) 
     return items
 
 
+def choice_anchor_items(cfg: EvalRunConfig, tasks: Sequence[Any], pairs: Sequence[Any]) -> list[Item]:
+    """Control items of every sub-task in the selected choice pairs, asked only the pre-task question.
+
+    The choice analysis compares the two tasks of a pair by their control pre-task scores. The
+    pairs are fixed and drawn across the whole set, so with ``--limit K`` their sub-tasks are
+    almost never among the first K (on the shipped set: 1 of 12 pairs for K=12). These items
+    close that gap at the cost of one short report per pair sub-task and sample; they run even
+    when ``pre`` is not among the measures (the rows appear as ``measure='pre'``).
+    """
+    if "choice" not in cfg.measures:
+        return []
+    subs = {sub.subtask_id: (task, sub) for task in tasks for sub in task.subtasks}
+    wanted = dict.fromkeys(sid for pair in list(pairs)[: cfg.limit] for sid in (pair.subtask_id_1, pair.subtask_id_2))
+    items = []
+    for sid in wanted:
+        task, sub = subs[sid]
+        for s in range(cfg.samples):
+            items.append(Item("single", sub.subtask_id, "control", s, sub.subtask_id, task.task_id,
+                              tuple(task.categories), sub.prompt, sub.answer, sub.checker))
+    return items
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -124,9 +148,13 @@ def _params(cfg: EvalRunConfig, step: str) -> GenerationParams:
     return GenerationParams(cap, cfg.temperature, cfg.seed)
 
 
-def _pending(items: list[Item], steps: list[str], ctx: Context, store: CallStore) -> list[Call]:
-    calls = [STEPS[s].build(it, ctx) for s in steps for it in items]
-    return [c for c in calls if c is not None and not store.done(c.key)]
+def _pending(items: list[Item], steps: list[str], ctx: Context, store: CallStore,
+             extra: Sequence[tuple[Item, str]] = ()) -> list[Call]:
+    """Calls not yet stored: every step of ``steps`` for ``items`` plus the (item, step) ``extra``."""
+    built = [STEPS[s].build(it, ctx) for s in steps for it in items]
+    built += [STEPS[s].build(it, ctx) for it, s in extra if STEPS[s].stage == STEPS[steps[0]].stage]
+    calls = {c.key: c for c in built if c is not None and not store.done(c.key)}  # anchors may repeat items
+    return list(calls.values())
 
 
 def _run_calls(calls: list[Call], backends: dict[str, ChatBackend], ctx: Context, store: CallStore, progress: Any,
@@ -180,6 +208,7 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
     judge_spec = cfg.judge or cfg.model
     steps = steps_for(cfg.measures)
     items = build_items(cfg, tasks, pairs)
+    anchors = [(it, "pre") for it in choice_anchor_items(cfg, tasks, pairs)]
     status, failed, backends = "interrupted", 0, dict(backends or {})
     try:
         if "subject" not in backends:
@@ -190,9 +219,9 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
-            for stage in sorted({STEPS[s].stage for s in steps}):
+            for stage in sorted({STEPS[s].stage for s in steps}):  # anchors only exist with choice (stage 0)
                 stage_steps = [s for s in steps if STEPS[s].stage == stage]
-                calls = _pending(items, stage_steps, ctx, store)
+                calls = _pending(items, stage_steps, ctx, store, anchors)
                 bar = progress.add_task(f"stage {stage}", total=len(calls))
                 failed += _run_calls(calls, backends, ctx, store, progress, bar)
         status = "complete" if failed == 0 else "complete_with_failed_calls"
@@ -200,7 +229,7 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         status = f"stopped: {type(exc).__name__}"
         raise
     finally:
-        summary = finish(store, cfg, status, failed, backends, n_items=len(items))
+        summary = finish(store, cfg, status, failed, backends, n_items=len(items) + len(anchors))
         _print_summary(console, summary)
     return summary
 
