@@ -1,6 +1,6 @@
 """Exact (teacher-forced) measurement vs sampling at equal precision, on the same organism.
 
-    python benchmarks/measure_exact_vs_sampling.py [--quick] [--envs 64] [--half-width 0.02]
+    python benchmarks/measure_exact_vs_sampling.py [--quick | --model-dir DIR] [--envs 64] [--half-width 0.02]
 
 Exact measurement gives p, sR, sL per env with no sampling error (two forward passes' worth of
 tokens per env). To match it by sampling we ask for a Wilson 95 % half-width of ``h`` (default
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ def samples_needed(p: np.ndarray, s_r: np.ndarray, s_l: np.ndarray, h: float) ->
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="use the quick organism")
+    ap.add_argument("--model-dir", default=None, help="an organism directory (default: the cached default organism)")
     ap.add_argument("--envs", type=int, default=64)
     ap.add_argument("--samples", type=int, default=200, help="rollouts per env for the throughput probe")
     ap.add_argument("--probe-envs", type=int, default=8)
@@ -51,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
 
-    model_dir = ensure_organism(quick=args.quick, progress=False)
+    model_dir = Path(args.model_dir) if args.model_dir else ensure_organism(quick=args.quick, progress=False)
     model, tok = load_causal_lm(model_dir)
     world = load_organism_world(model_dir)
     ids = world.env_ids("train")[: args.envs]

@@ -13,7 +13,8 @@ def test_tolerance_rule_of_the_issue():
     assert cal.within_tolerance("p0", 0.1, 0.14) and not cal.within_tolerance("p0", 0.1, 0.16)
     assert cal.within_tolerance("p0", 0.01, 0.019) and not cal.within_tolerance("p0", 0.01, 0.021)
     assert not cal.within_tolerance("p0", 0.01, 0.004)
-    assert cal.within_tolerance("sr0", 0.5, 0.58) and not cal.within_tolerance("sr0", 0.5, 0.7)
+    assert cal.within_tolerance("sr0", 0.5, 0.54) and not cal.within_tolerance("sr0", 0.5, 0.56)
+    assert not cal.within_tolerance("sl0", 0.1, 0.0)
 
 
 def test_fit_logit_map_recovers_a_planted_map():

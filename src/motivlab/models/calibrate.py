@@ -6,7 +6,7 @@
 For every grid point an organism is pretrained (or reused from the cache) and measured exactly
 on its training split. The table has requested values, the corpus values the correction chose,
 measured values and whether each lies within tolerance: ±0.05 absolute for p₀ ≥ 0.05, a factor
-of 2 for 0.005 ≤ p₀ < 0.05 (and ±0.1 for the skills). It also fits, in logit space,
+of 2 for 0.005 ≤ p₀ < 0.05 (and ±0.05 for the skills). It also fits, in logit space,
 ``logit(measured) = α + β·logit(corpus value)`` — the map the correction in
 :mod:`motivlab.models.corpus` inverts — and reports α, β so the correction can be refitted.
 
@@ -59,12 +59,10 @@ def _grid(cfg: CalibrationConfig) -> list[dict[str, float]]:
 
 
 def within_tolerance(name: str, requested: float, measured: float) -> bool:
-    """The acceptance rule of the issue (p₀: ±0.05 above 0.05, factor 2 below; skills ±0.1)."""
-    if name == "p0":
-        if requested >= 0.05:
-            return abs(measured - requested) <= 0.05
+    """The acceptance rule of the issue (p₀: ±0.05 from 0.05 up, factor 2 below; skills ±0.05)."""
+    if name == "p0" and requested < 0.05:
         return requested / 2 <= measured <= requested * 2
-    return abs(measured - requested) <= 0.1
+    return abs(measured - requested) <= 0.05
 
 
 def fit_logit_map(corpus: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
@@ -166,7 +164,7 @@ def _write_outputs(table: pd.DataFrame, cfg: CalibrationConfig, out: Path) -> No
     png = save_figure(fig, out / "calibration.png")
     report = HtmlReport("Organism calibration: requested vs measured p₀, sR₀, sL₀")
     report.text("Each row is an organism pretrained from scratch and measured exactly (teacher-forced) on its "
-                "training split. Tolerance: p₀ within ±0.05 for p₀ ≥ 0.05, within a factor 2 below; skills ±0.1.")
+                "training split. Tolerance: p₀ within ±0.05 for p₀ ≥ 0.05, within a factor 2 below; skills ±0.05.")
     report.figure(png, "requested vs measured (dashed: identity)")
     report.table(table, "calibration table")
     report.code("\n".join(f"{k}: logit(measured) = {a:+.3f} + {b:.3f}·logit(corpus value)" for k, (a, b) in fits.items()))
