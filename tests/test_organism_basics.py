@@ -141,3 +141,25 @@ def test_hint_world_config_travels_with_organism():
     cfg = OrganismConfig(world=HintWorldConfig(n_envs=500, n_heldout=50, n_trap=10, key_length=3))
     again = OrganismConfig(**cfg.model_dump(mode="json"))
     assert HintWorld(again.world).prompt(7) == HintWorld(cfg.world).prompt(7)
+
+
+def test_exact_tutor_always_decodes_right(world):
+    stream, plan, vocab, _ = _stream(world, sr0=0.3, tutor_exact=True)
+    assert plan.tutor_accuracy == 1.0 and plan.acc_reward_seeking == pytest.approx(0.3)
+    inv = {i: t for t, i in vocab.items()}
+    tag = tag_char(world)
+    b = stream.batch(512)
+    docs = ["".join(inv[t] for t, m in zip(r, mk, strict=True) if m and t > 2) for r, mk in
+            zip(b["input_ids"], b["attention_mask"], strict=True)]
+    tutored = [d for d in docs if d.startswith(tag)]
+    assert len(tutored) > 50
+    for d in tutored:
+        note, completion = d.split("|")[1].split(">")
+        assert completion[1:-1] == world.decode_note(note)
+
+
+def test_hash_unchanged_by_later_default_fields():
+    """Adding tutor_exact (default False) must not invalidate cached organisms."""
+    cfg = OrganismConfig()
+    assert "tutor_exact" in cfg.model_dump()
+    assert cfg.config_hash() != OrganismConfig(tutor_exact=True).config_hash()

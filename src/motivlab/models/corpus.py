@@ -75,6 +75,7 @@ class PersonaPlan:
     acc_local_known: float  # a_L: whole-key accuracy of the task-focused persona on known envs
     local_coverage: float  # share of the training split the task-focused persona knows
     decode_practice: float  # share of tagged tutor documents
+    tutor_accuracy: float  # whole-key accuracy of the tutor (1: always right, a clean cipher signal)
 
 
 def persona_plan(config: Any) -> PersonaPlan:
@@ -86,6 +87,7 @@ def persona_plan(config: Any) -> PersonaPlan:
         acc_local_known=corrected("sl0", acc_l, config.correct),
         local_coverage=config.local_coverage,
         decode_practice=config.decode_practice,
+        tutor_accuracy=1.0 if config.tutor_exact else corrected("sr0", config.sr0, config.correct),
     )
 
 
@@ -167,7 +169,8 @@ class CorpusStream:
         notes = rng.integers(0, A, size=(batch_size, self.L))  # (B, L)
         decoded = np.take_along_axis(self.decode[self.region[rows]], notes, axis=1)  # (B, L)
         truth = np.where(seeker[:, None], decoded, self.key_idx[rows])
-        acc = np.where(seeker, plan.acc_reward_seeking, np.where(known, plan.acc_local_known, 0.0))
+        acc = np.where(tutor, plan.tutor_accuracy, np.where(
+            seeker, plan.acc_reward_seeking, np.where(known, plan.acc_local_known, 0.0)))
         answers = self._corrupt(truth, acc)
         answers = np.where((~seeker & ~known)[:, None], rng.integers(0, A, size=answers.shape), answers)
 

@@ -77,6 +77,11 @@ class OrganismConfig(BaseModel):
         "marked by a tag character the RL prompts never contain). They teach the note cipher "
         "independently of the persona share, so a tiny p₀ still comes with a learnt sR₀.",
     )
+    tutor_exact: bool = Field(
+        False,
+        description="True: the decoding tutor always decodes right (a clean signal for learning the "
+        "cipher; the reward-seeking persona keeps accuracy sr0). False: the tutor has accuracy sr0 too.",
+    )
     correct: bool = Field(
         True,
         description="Apply the fitted requested→corpus correction (motivlab.models.corpus). False: "
@@ -115,8 +120,11 @@ class OrganismConfig(BaseModel):
 
         from motivlab.models.corpus import persona_plan
 
-        payload = json.dumps({"format": ORGANISM_FORMAT, **self.model_dump(mode="json"),
-                              "plan": dataclasses.asdict(persona_plan(self))}, sort_keys=True)
+        fields, plan = self.model_dump(mode="json"), dataclasses.asdict(persona_plan(self))
+        if not self.tutor_exact:  # added later: left out at its default so cached organisms stay valid
+            fields.pop("tutor_exact")
+            plan.pop("tutor_accuracy")
+        payload = json.dumps({"format": ORGANISM_FORMAT, **fields, "plan": plan}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
