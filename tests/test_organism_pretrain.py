@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +20,13 @@ from motivlab.models.organism import (
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "motivlab.cli", "organism", *args], capture_output=True, text=True)
+    """Run ``motivlab organism …`` in-process (a subprocess per call costs ~10 s of imports on 2 cores)."""
+    from typer.testing import CliRunner
+
+    from motivlab.cli import app
+
+    r = CliRunner().invoke(app, ["organism", *args])
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
 def test_quick_organism_artefacts(organism_quick_dir):
