@@ -43,6 +43,18 @@ BREAKDOWN = (
 
 EXECUTE = "{task}"
 
+# Response prefill (local models only): the assistant turn starts with the opening of the JSON
+# the question asks for, so a small model continues in format instead of chatting. The stored
+# reply is prefill + continuation, parsed by the same strict parser.
+REPORT_PREFILL = '{"reason": "'
+CHOICE_PREFILL = '{"choice": '
+
+
+def judge_prefill(criteria_order: list[str]) -> str:
+    """The judge's reply opening: the first key it was asked for, in this call's shuffled order."""
+    return '{"' + criteria_order[0] + '": '
+
+
 POST = (
     "Thank you. Now that you have done the task, how motivated were you while doing it? "
     'Reply with JSON only: {{"reason": "<one sentence>", "score": <integer from 1 to 100>}}.'

@@ -66,6 +66,7 @@ class Context:
     params: dict[str, GenerationParams]  # step -> sampling settings (token caps differ per step)
     seed: int
     lookup: Callable[[str], dict[str, Any] | None]  # call key -> stored successful record
+    prefill: frozenset[str] = frozenset()  # roles ("subject", "judge") whose replies start with a JSON prefill
 
 
 @dataclass(frozen=True)
@@ -78,19 +79,27 @@ class Call:
     key: str
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
+    prefill: str = ""  # the reply's opening, sent as a trailing assistant message; prepended before parsing
 
     def seed(self) -> int:
         """Per-call sampling seed derived from the key (stable across runs and resumes)."""
         return int.from_bytes(hashlib.sha256(f"{self.params.seed}|{self.key}".encode()).digest()[:4], "little")
 
 
-def _make_call(step: str, role: Role, item: Item, ctx: Context, messages: list[Message], **meta: Any) -> Call:
+def _make_call(step: str, role: Role, item: Item, ctx: Context, messages: list[Message], prefill: str = "",
+               **meta: Any) -> Call:
     params = ctx.params[step]
+    prefill = prefill if role in ctx.prefill else ""
+    if prefill:
+        messages = [*messages, {"role": "assistant", "content": prefill}]
     answerer = ctx.model if role == "subject" else ctx.judge
-    blob = json.dumps([answerer, messages, params.max_tokens, params.temperature, PROTOCOL_VERSION], sort_keys=True)
+    settings: list[Any] = [answerer, messages, params.max_tokens, params.temperature, PROTOCOL_VERSION]
+    if params.stop_after_json:  # only when set, so runs stored before this option keep their keys
+        settings.append("stop_after_json")
+    blob = json.dumps(settings, sort_keys=True)
     prompt_hash = hashlib.sha256(blob.encode()).hexdigest()[:16]
     key = "|".join([ctx.model, step, item.item_id, item.condition, str(item.sample), prompt_hash])
-    return Call(step, role, item, messages, params, key, prompt_hash, dict(meta))
+    return Call(step, role, item, messages, params, key, prompt_hash, dict(meta), prefill)
 
 
 def _user(text: str) -> list[Message]:
@@ -104,14 +113,14 @@ def build_pre(item: Item, ctx: Context) -> Call | None:
     if item.kind != "single":
         return None
     text = prompts.PRE.format(task=manipulations.apply(item.condition, item.prompt))
-    return _make_call("pre", "subject", item, ctx, _user(text))
+    return _make_call("pre", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL)
 
 
 def build_breakdown(item: Item, ctx: Context) -> Call | None:
     if item.kind != "single":
         return None
     text = prompts.BREAKDOWN.format(task=manipulations.apply(item.condition, item.prompt))
-    return _make_call("breakdown", "subject", item, ctx, _user(text))
+    return _make_call("breakdown", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL)
 
 
 def build_execution(item: Item, ctx: Context) -> Call | None:
@@ -134,7 +143,7 @@ def _follow_up(step: str, question: str) -> Callable[[Item, Context], Call | Non
             return None
         call, record = done
         messages = [*call.messages, {"role": "assistant", "content": record["reply"]}, {"role": "user", "content": question}]
-        return _make_call(step, "subject", item, ctx, messages)
+        return _make_call(step, "subject", item, ctx, messages, prompts.REPORT_PREFILL)
 
     return build
 
@@ -146,14 +155,16 @@ def build_judge(item: Item, ctx: Context) -> Call | None:
     call, record = done
     order = criteria_order(ctx.seed, call.key)
     # the judge sees the original task, never the manipulation prefix
-    return _make_call("judge", "judge", item, ctx, judge_messages(item.prompt, record["reply"], order), criteria_order=order)
+    return _make_call("judge", "judge", item, ctx, judge_messages(item.prompt, record["reply"], order),
+                      prompts.judge_prefill(order), criteria_order=order)
 
 
 def build_choice(item: Item, ctx: Context) -> Call | None:
     if item.kind != "choice":
         return None
     t1, t2 = manipulations.attach(item.condition, item.prompt, item.other_prompt, item.attached_to)
-    return _make_call("choice", "subject", item, ctx, _user(prompts.CHOICE.format(task1=t1, task2=t2)))
+    return _make_call("choice", "subject", item, ctx, _user(prompts.CHOICE.format(task1=t1, task2=t2)),
+                      prompts.CHOICE_PREFILL)
 
 
 # --- rows: one function per step ----------------------------------------------------------------
@@ -239,7 +250,8 @@ def record_for(call: Call, ctx: Context, completion: Any) -> dict[str, Any]:
         "condition": it.condition, "sample": it.sample, "pair_id": it.pair_id, "other_subtask_id": it.other_subtask_id,
         "attached_to": it.attached_to, "answer": it.answer, "checker": it.checker, "prompt_hash": call.prompt_hash,
         "messages": call.messages, "max_tokens": call.params.max_tokens, "temperature": call.params.temperature,
-        "seed": call.seed(), "reply": completion.text, "completion_tokens": completion.completion_tokens,
+        "seed": call.seed(), "reply": (call.prefill + completion.text) if completion.error is None else completion.text,
+        "prefill": call.prefill, "completion_tokens": completion.completion_tokens,
         "prompt_tokens": completion.prompt_tokens, "finish_reason": completion.finish_reason,
         "error": completion.error, "seconds": round(completion.seconds, 4), **call.meta,
     }

@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from motivlab.errors import MotivlabInputError
 from motivlab.evals.backends import ChatBackend, GenerationParams, make_backend
 from motivlab.evals.protocol import STEPS, Call, Context, Item, record_for, steps_for
 from motivlab.evals.schema import CHOICE_CONDITIONS, COLUMNS, CONDITIONS, MEASURES, validate_results
@@ -50,7 +51,9 @@ class EvalRunConfig(BaseModel):
     samples: int = Field(2, ge=1, le=100, description="Independent samples per item (2 = test-retest pairs).")
     limit: int | None = Field(None, ge=1, description="Use only the first K sub-tasks (round-robin over tasks) and the first K choice pairs (whose sub-tasks also get control pre-task reports).")
     max_tokens: int = Field(1000, ge=1, le=32768, description="Token cap of the task execution and of the choice reply.")
-    report_max_tokens: int = Field(200, ge=1, le=32768, description="Token cap of the self-report replies (short JSON).")
+    report_max_tokens: int = Field(64, ge=1, le=32768, description="Token cap of the self-report replies (short JSON; breakdown gets 2x).")
+    prefill: bool | None = Field(None, description="Start report, choice and judge replies with the opening of the requested JSON (e.g. '{\"reason\": \"'). None = on where the backend can (local models), off for OpenAI endpoints; True with an endpoint is an error.")
+    stop_after_json: bool = Field(True, description="Local backend: end a self-report or judge reply as soon as its JSON object closes.")
     judge_max_tokens: int = Field(300, ge=1, le=32768, description="Token cap of the judge's reply.")
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of the model (0 = greedy; then samples repeat).")
     judge_temperature: float = Field(0.0, ge=0, le=2, description="Judge temperature (0 = greedy, reproducible).")
@@ -143,9 +146,25 @@ def choice_anchor_items(cfg: EvalRunConfig, tasks: Sequence[Any], pairs: Sequenc
 
 def _params(cfg: EvalRunConfig, step: str) -> GenerationParams:
     if step == "judge":
-        return GenerationParams(cfg.judge_max_tokens, cfg.judge_temperature, cfg.seed)
-    cap = cfg.report_max_tokens if step in REPORT_STEPS else cfg.max_tokens
-    return GenerationParams(cap, cfg.temperature, cfg.seed)
+        return GenerationParams(cfg.judge_max_tokens, cfg.judge_temperature, cfg.seed, cfg.stop_after_json)
+    if step in REPORT_STEPS:
+        # the breakdown's JSON has six numbers plus a reason: twice the single-score cap
+        cap = cfg.report_max_tokens * (2 if step == "breakdown" else 1)
+        return GenerationParams(cap, cfg.temperature, cfg.seed, cfg.stop_after_json)
+    return GenerationParams(cfg.max_tokens, cfg.temperature, cfg.seed)
+
+
+def prefill_roles(cfg: EvalRunConfig, backends: dict[str, ChatBackend]) -> frozenset[str]:
+    """Roles whose replies get a JSON prefill: backends that can continue an assistant turn.
+
+    Only a local model can (we render its chat template); the OpenAI chat API has no portable
+    way to start the assistant's reply, so ``prefill=True`` with an endpoint subject is an error.
+    """
+    able = {role for role, b in backends.items() if getattr(b, "supports_prefill", False)}
+    if cfg.prefill and "subject" not in able:
+        raise MotivlabInputError(f"prefill=True needs a local model; {cfg.model!r} is served through an API that "
+                                 "cannot start the assistant's reply (use --no-prefill)")
+    return frozenset(able) if cfg.prefill is not False else frozenset()
 
 
 def _pending(items: list[Item], steps: list[str], ctx: Context, store: CallStore,
@@ -201,6 +220,8 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         pairs = load_choice_pairs() if pairs is None else pairs
     for spec in {cfg.model, cfg.judge or cfg.model}:
         _check_spec(spec)  # before anything is written: a typo should not leave a results folder
+    if cfg.prefill and backends is None and cfg.model.startswith("openai:"):
+        prefill_roles(cfg, {})  # raises the explanation before anything is written
     store = CallStore(cfg.out)
     options = cfg.model_dump(mode="json")
     store.write_run({"status": "running", "options": options, "metadata": run_metadata(cfg.seed, options)},
@@ -209,13 +230,14 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
     steps = steps_for(cfg.measures)
     items = build_items(cfg, tasks, pairs)
     anchors = [(it, "pre") for it in choice_anchor_items(cfg, tasks, pairs)]
-    status, failed, backends = "interrupted", 0, dict(backends or {})
+    status, failed, backends, roles = "interrupted", 0, dict(backends or {}), frozenset()
     try:
         if "subject" not in backends:
             backends["subject"] = make_backend(cfg.model, **options)
         if "judge" not in backends:
             backends["judge"] = backends["subject"] if judge_spec == cfg.model else make_backend(judge_spec, **options)
-        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup)
+        roles = prefill_roles(cfg, backends)
+        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup, roles)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:
@@ -229,7 +251,7 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         status = f"stopped: {type(exc).__name__}"
         raise
     finally:
-        summary = finish(store, cfg, status, failed, backends, n_items=len(items) + len(anchors))
+        summary = finish(store, cfg, status, failed, backends, n_items=len(items) + len(anchors), prefill=roles)
         _print_summary(console, summary)
     return summary
 
@@ -267,7 +289,7 @@ def parse_rates(df: Any) -> list[dict[str, Any]]:
 
 
 def finish(store: CallStore, cfg: EvalRunConfig, status: str, failed: int, backends: dict[str, ChatBackend],
-           *, n_items: int) -> dict[str, Any]:
+           *, n_items: int, prefill: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Rebuild results from the whole log, write tables and run.json; return the summary."""
     import pandas as pd
 
@@ -281,7 +303,8 @@ def finish(store: CallStore, cfg: EvalRunConfig, status: str, failed: int, backe
         store.dir / "parse_rates.csv", index=False)
     throughput = {role: b.stats.as_dict() for role, b in backends.items() if role == "subject" or b is not backends.get("subject")}
     summary = {"status": status, "items": n_items, "stored_calls": len(store), "failed_calls_this_run": failed,
-               "result_rows": len(df), "schema_problems": problems, "parse_rates": rates, "throughput": throughput}
+               "result_rows": len(df), "schema_problems": problems, "parse_rates": rates, "throughput": throughput,
+               "prefill": {role: role in prefill for role in ("subject", "judge")}}
     run = _read_run(store.dir)
     store.write_run({**{k: v for k, v in run.items() if k not in ("protocol_version", "history")}, **summary},
                     new_invocation=False)

@@ -34,6 +34,46 @@ class GenerationParams:
     max_tokens: int = 1000
     temperature: float = 0.7
     seed: int = 0
+    # Local backend: stop a sequence as soon as its first top-level JSON object is closed (the
+    # self-report and judge replies are short JSON; small models ramble on after it).
+    stop_after_json: bool = False
+
+
+def json_object_end(text: str) -> int | None:
+    """Index just past the first complete top-level ``{...}`` in ``text``, or None if none is closed yet.
+
+    Braces inside JSON strings (with backslash escapes) do not count, so ``{"reason": "a {b}"}``
+    ends at its last character. Text before the first ``{`` is skipped.
+    """
+    depth, in_str, esc = 0, False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"' and depth > 0:
+            in_str = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def split_prefill(conversation: Sequence[Message]) -> tuple[list[Message], str]:
+    """A conversation ending in an assistant message is a *prefill*: the reply must continue that text.
+
+    Returns (the messages before it, the prefill text); ('', all messages) when there is none.
+    Only local backends can honour a prefill (the chat template is ours to render).
+    """
+    if conversation and conversation[-1]["role"] == "assistant":
+        return list(conversation[:-1]), conversation[-1]["content"]
+    return list(conversation), ""
 
 
 @dataclass(frozen=True)
@@ -114,5 +154,5 @@ def make_backend(spec: str, **options: Any) -> ChatBackend:
 
 __all__ = [
     "BackendError", "ChatBackend", "Completion", "GenerationParams", "Message", "Throughput",
-    "make_backend", "parse_spec",
+    "json_object_end", "make_backend", "parse_spec", "split_prefill",
 ]

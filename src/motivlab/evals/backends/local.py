@@ -27,7 +27,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from motivlab.errors import check_range
-from motivlab.evals.backends import Completion, GenerationParams, Message, Throughput
+from motivlab.evals.backends import (
+    Completion,
+    GenerationParams,
+    Message,
+    Throughput,
+    json_object_end,
+    split_prefill,
+)
 
 
 def _plain_template(messages: Sequence[Message]) -> str:
@@ -36,6 +43,8 @@ def _plain_template(messages: Sequence[Message]) -> str:
 
 class LocalBackend:
     """Generate with a local causal LM. ``spec`` is anything ``load_causal_lm`` accepts."""
+
+    supports_prefill = True  # a trailing assistant message is continued (see ``render``)
 
     def __init__(self, spec: str, *, batch_size: int = 8, device: str = "cpu", name: str | None = None,
                  threads: int | None = None, model: Any = None, tokenizer: Any = None) -> None:
@@ -67,25 +76,44 @@ class LocalBackend:
         return sorted(i for i in ids if i is not None)
 
     def render(self, messages: Sequence[Message]) -> str:
-        """The exact prompt text the model sees (chat template with the assistant turn opened)."""
+        """The exact prompt text the model sees (chat template with the assistant turn opened).
+
+        A trailing assistant message is a prefill: its text is appended after the opened
+        assistant turn, so the reply continues it (the reply returned excludes the prefill).
+        """
+        messages, prefill = split_prefill(messages)
         if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-        return _plain_template(messages)
+            text = self.tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        else:
+            text = _plain_template(messages)
+        return text + prefill
 
     def generate(
         self, conversations: Sequence[Sequence[Message]], params: GenerationParams, *, seeds: Sequence[int] | None = None
     ) -> Iterator[tuple[int, Completion]]:
         texts = [self.render(c) for c in conversations]
+        prefills = [split_prefill(c)[1] for c in conversations]
         seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
         lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])  # (N,) indices, short prompts first
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            results = self._generate_batch([texts[i] for i in chunk], params, [seeds[i] for i in chunk])
+            results = self._generate_batch([texts[i] for i in chunk], params, [seeds[i] for i in chunk],
+                                           [prefills[i] for i in chunk])
             yield from zip(chunk, results, strict=True)
 
-    def _generate_batch(self, texts: list[str], params: GenerationParams, seeds: list[int]) -> list[Completion]:
+    def _json_cut(self, row: list[int], prefill: str) -> int | None:
+        """Number of new tokens up to and including the one that closes the reply's JSON object."""
+        for j in range(len(row)):
+            if "}" in self.tokenizer.decode(row[j : j + 1]) and json_object_end(prefill + self.tokenizer.decode(row[: j + 1])):
+                return j + 1
+        return None
+
+    def _generate_batch(self, texts: list[str], params: GenerationParams, seeds: list[int],
+                        prefills: list[str] | None = None) -> list[Completion]:
         import torch
+
+        prefills = prefills if prefills is not None else [""] * len(texts)
 
         digest = hashlib.sha256(repr(sorted(seeds)).encode()).digest()
         torch.manual_seed(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
@@ -98,7 +126,7 @@ class LocalBackend:
         with torch.no_grad():
             out = self.model.generate(
                 **enc, max_new_tokens=params.max_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self._eos_ids, **sampling,
+                eos_token_id=self._eos_ids, stopping_criteria=self._stopping(params, enc, prefills), **sampling,
             )  # (B, T_prompt + T_new)
         seconds = time.perf_counter() - t0
         new = out[:, enc["input_ids"].shape[1]:]  # (B, T_new)
@@ -107,6 +135,9 @@ class LocalBackend:
         for row, n_prompt in zip(new.tolist(), prompt_tokens, strict=True):
             stop = next((j for j, tok in enumerate(row) if tok in self._eos_ids), None)
             kept = row if stop is None else row[:stop]
+            cut = self._json_cut(kept, prefills[len(completions)]) if params.stop_after_json else None
+            if cut is not None:
+                kept, stop = kept[:cut], cut
             completions.append(Completion(
                 text=self.tokenizer.decode(kept, skip_special_tokens=True),
                 completion_tokens=len(kept), prompt_tokens=int(n_prompt),
@@ -117,3 +148,21 @@ class LocalBackend:
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
         self.stats.seconds += seconds
         return completions
+
+    def _stopping(self, params: GenerationParams, enc: Any, prefills: list[str]) -> Any:
+        """``stop_after_json``: a per-sequence criterion that ends a row once its JSON object closes."""
+        if not params.stop_after_json:
+            return None
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        start, decode = enc["input_ids"].shape[1], self.tokenizer.decode
+
+        class JsonClosed(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:  # (B, T) -> (B,) bool
+                new = input_ids[:, start:].tolist()
+                done = [bool(r) and "}" in decode(r[-1:]) and json_object_end(p + decode(r)) is not None
+                        for r, p in zip(new, prefills, strict=True)]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+        return StoppingCriteriaList([JsonClosed()])

@@ -29,6 +29,8 @@ _NO_KEY = "no-key-needed"  # the client requires a non-empty key; local servers 
 class OpenAIBackend:
     """Chat completions from ``model`` at ``base_url`` (None: ``OPENAI_BASE_URL`` or the default)."""
 
+    supports_prefill = False  # the chat API has no portable way to start the assistant's reply
+
     def __init__(
         self, model: str, base_url: str | None = None, *, name: str | None = None, api_key_env: str = "OPENAI_API_KEY",
         concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 4, backoff_s: float = 1.0,
