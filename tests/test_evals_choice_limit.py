@@ -75,3 +75,19 @@ def test_choice_only_run_still_asks_pre_for_pair_subtasks(tmp_path):
     pre = df[df["measure"] == "pre"]
     assert set(pre["condition"]) == {"control"} and len(pre) == len({s for p in pairs[:3] for s in (p.subtask_id_1, p.subtask_id_2)})
     assert (df["measure"] == "choice").sum() == 3 * 2
+
+
+def test_package_reexports_public_api_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, motivlab.evals as e; heavy = [m for m in ('pandas', 'torch', 'statsmodels') if m in sys.modules]; "
+            "assert not heavy, heavy; "
+            "from motivlab.evals import EvalRunConfig, run_eval, load_tasks, load_results, analyze, write_outputs; "
+            "assert run_eval.__module__ == 'motivlab.evals.runner' and analyze.__module__ == 'motivlab.evals.analysis'; "
+            "assert set(e.__all__) <= set(dir(e))")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import motivlab.evals as e
+
+    with __import__("pytest").raises(AttributeError, match="no_such"):
+        e.no_such  # noqa: B018

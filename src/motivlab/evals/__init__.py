@@ -1,1 +1,46 @@
-"""Self-reported motivation against behaviour: protocol, task data, backends, analysis."""
+"""Self-reported motivation against behaviour: protocol, task data, backends, analysis.
+
+Public API (imported lazily, so ``import motivlab.evals`` and the CLI stay light — no pandas,
+torch or statsmodels until a name is used)::
+
+    from motivlab.evals import EvalRunConfig, run_eval, load_tasks, load_results, analyze, write_outputs
+
+    run_eval(EvalRunConfig(model="smollm2", measures=["pre", "choice"], limit=12, out="runs/eval"))
+    result = analyze(load_results("runs/eval"))
+    write_outputs(result, "runs/eval/analysis")
+
+* running — :class:`EvalRunConfig`, :func:`run_eval` (:mod:`motivlab.evals.runner`);
+* task data — :func:`load_tasks`, :func:`load_choice_pairs` (:mod:`motivlab.evals.tasks`);
+* analysis — :func:`load_results`, :func:`analyze` (:mod:`motivlab.evals.analysis`),
+  :func:`write_outputs` (:mod:`motivlab.evals.analysis_report`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "EvalRunConfig": "runner",
+    "run_eval": "runner",
+    "load_tasks": "tasks",
+    "load_choice_pairs": "tasks",
+    "load_results": "analysis",
+    "analyze": "analysis",
+    "write_outputs": "analysis_report",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'motivlab.evals' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"motivlab.evals.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
