@@ -14,6 +14,10 @@ reply. ``post`` and ``post_similar`` are two branches of the *same* conversation
 model's answer → the question), not a chain, so a garbled post-task answer cannot contaminate
 the post-similar question. This is our reading of "in the same conversation".
 
+Prefill: for roles in ``Context.prefill`` (local backends), report, choice and judge calls end
+with an assistant message holding the opening of the requested JSON (``prompts.*PREFILL``);
+the stored reply is prefill + continuation, so the same strict parsers read it.
+
 Call keys are ``model|step|item|condition|sample|prompt-hash`` where the hash covers the
 messages, the answering model and the sampling settings: change any of them and the call is
 asked again; everything else is reused from the log.
