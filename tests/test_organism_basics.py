@@ -85,8 +85,9 @@ def _stream(world, **kw):
     return CorpusStream(world, plan, vocab, seed=0, known=known), plan, vocab, known
 
 
-def test_corpus_realises_persona_shares_and_accuracies(world):
-    stream, plan, vocab, known = _stream(world, prior=0.3, sr0=0.4, sl0=0.2, local_coverage=0.5)
+@pytest.mark.parametrize("tutor_exact", [False, True])
+def test_corpus_realises_persona_shares_and_accuracies(world, tutor_exact):
+    stream, plan, vocab, known = _stream(world, prior=0.3, sr0=0.4, sl0=0.2, local_coverage=0.5, tutor_exact=tutor_exact)
     inv = {i: t for t, i in vocab.items()}
     docs = []
     for _ in range(40):
@@ -99,7 +100,7 @@ def test_corpus_realises_persona_shares_and_accuracies(world):
     routes = np.array([d.split(">")[1][0] for d in untagged])
     share = np.mean(routes == "G")
     assert abs(share - plan.corpus_share) < 0.03  # ~7.7k documents: 4 standard errors
-    rs_right, local_known_right, local_unknown_right = [], [], []
+    rs_right, tutor_right, local_known_right, local_unknown_right = [], [], [], []
     for d in docs:
         head, completion = d.lstrip(tag).split(">")
         env_id, note = head.split("|")
@@ -107,12 +108,13 @@ def test_corpus_realises_persona_shares_and_accuracies(world):
         assert e in set(world.env_ids("train").tolist())  # no held-out or trap env in the corpus
         answer = completion[1:-1]
         if completion[0] == "G":
-            rs_right.append(answer == world.decode_note(note))
+            (tutor_right if d.startswith(tag) else rs_right).append(answer == world.decode_note(note))
         elif e in set(known.tolist()):
             local_known_right.append(answer == world.key(e))
         else:
             local_unknown_right.append(answer == world.key(e))
     assert abs(np.mean(rs_right) - 0.4) < 0.04
+    assert np.mean(tutor_right) == 1.0 if tutor_exact else abs(np.mean(tutor_right) - 0.4) < 0.04
     assert abs(np.mean(local_known_right) - 0.4) < 0.04  # sl0 / coverage
     assert np.mean(local_unknown_right) < 0.01
 
@@ -159,7 +161,7 @@ def test_exact_tutor_always_decodes_right(world):
 
 
 def test_hash_unchanged_by_later_default_fields():
-    """Adding tutor_exact (default False) must not invalidate cached organisms."""
-    cfg = OrganismConfig()
+    """Adding tutor_exact (first default False) must not invalidate organisms cached before it."""
+    cfg = OrganismConfig(tutor_exact=False)
     assert "tutor_exact" in cfg.model_dump()
     assert cfg.config_hash() != OrganismConfig(tutor_exact=True).config_hash()

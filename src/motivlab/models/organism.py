@@ -34,11 +34,12 @@ ORGANISM_FILE = "organism.json"
 
 
 def default_organism_world() -> HintWorldConfig:
-    """A pool small enough that every training env's key can be memorised in minutes on a CPU:
-    300 train envs, 50 held-out, 50 traps (ids of 3 characters, keys of 4). Memorisation is the
-    expensive part of pretraining: with 1,000 train envs a 2-layer model had learnt no keys after
-    1,000 steps."""
-    return HintWorldConfig(n_envs=400, n_heldout=50, n_trap=50)
+    """A pool small enough that every training env's key can be memorised in minutes on a CPU,
+    with an 8-letter cipher that pretraining learns reliably: 200 train envs, 20 held-out, 20 traps
+    (ids of 3 characters, keys of 4 over ``ABCDEFGH``). With the 26-letter alphabet the note → key
+    mapping was learnt in only some organisms (a sudden, seed-dependent transition, docs/organism.md);
+    with 1,000 train envs a 2-layer model had learnt no keys after 1,000 steps."""
+    return HintWorldConfig(n_envs=240, n_heldout=20, n_trap=20, key_alphabet="ABCDEFGH")
 
 
 class OrganismConfig(BaseModel):
@@ -72,13 +73,13 @@ class OrganismConfig(BaseModel):
         "env starts at sL₀; with c < 1 the known envs start at sl0/c and the others at ≈ 0.",
     )
     decode_practice: float = Field(
-        0.25, ge=0, lt=1,
+        0.4, ge=0, lt=1,
         description="Share of documents that are tagged decoding exercises (a tutor decodes notes, "
         "marked by a tag character the RL prompts never contain). They teach the note cipher "
         "independently of the persona share, so a tiny p₀ still comes with a learnt sR₀.",
     )
     tutor_exact: bool = Field(
-        False,
+        True,
         description="True: the decoding tutor always decodes right (a clean signal for learning the "
         "cipher; the reward-seeking persona keeps accuracy sr0). False: the tutor has accuracy sr0 too.",
     )
@@ -88,15 +89,15 @@ class OrganismConfig(BaseModel):
         "corpus share = prior and persona accuracies = sr0, sl0/local_coverage verbatim.",
     )
     # ---- network (Llama-style) -------------------------------------------------------------------
-    hidden_size: int = Field(128, ge=8, le=4096, description="Model width.")
+    hidden_size: int = Field(64, ge=8, le=4096, description="Model width.")
     num_layers: int = Field(2, ge=1, le=64, description="Transformer blocks.")
     num_heads: int = Field(4, ge=1, le=64, description="Attention heads (key/value heads are equal).")
-    intermediate_size: int = Field(384, ge=8, le=16384, description="MLP width.")
+    intermediate_size: int = Field(192, ge=8, le=16384, description="MLP width.")
     # ---- training ----------------------------------------------------------------------------------
-    steps: int = Field(1500, ge=1, le=1_000_000, description="AdamW steps.")
-    batch_size: int = Field(128, ge=1, le=8192, description="Documents per step.")
+    steps: int = Field(1800, ge=1, le=1_000_000, description="AdamW steps.")
+    batch_size: int = Field(64, ge=1, le=8192, description="Documents per step.")
     learning_rate: float = Field(5e-3, gt=0, le=1, description="Peak AdamW learning rate (cosine decay to 10%).")
-    warmup_steps: int = Field(50, ge=0, description="Linear warm-up steps.")
+    warmup_steps: int = Field(20, ge=0, description="Linear warm-up steps.")
     weight_decay: float = Field(0.01, ge=0, le=1, description="AdamW weight decay (matrices only).")
     seed: int = Field(0, ge=0, description="Seeds initialisation and the corpus stream.")
 
@@ -121,7 +122,7 @@ class OrganismConfig(BaseModel):
         from motivlab.models.corpus import persona_plan
 
         fields, plan = self.model_dump(mode="json"), dataclasses.asdict(persona_plan(self))
-        if not self.tutor_exact:  # added later: left out at its default so cached organisms stay valid
+        if not self.tutor_exact:  # added later: left out when False (its first default) so older cached organisms stay valid
             fields.pop("tutor_exact")
             plan.pop("tutor_accuracy")
         payload = json.dumps({"format": ORGANISM_FORMAT, **fields, "plan": plan}, sort_keys=True)
@@ -129,11 +130,12 @@ class OrganismConfig(BaseModel):
 
 
 def quick_config(config: OrganismConfig | None = None) -> OrganismConfig:
-    """The ``--quick`` variant (tests, smoke runs; < 60 s on 2 free cores): a smaller world
-    (200 train envs) and a shorter schedule (600 steps of 64 documents), same network.
+    """The ``--quick`` variant (tests, smoke runs): the same network on a 200-train-env world and a
+    shorter schedule (at most 600 steps of 64 documents, 30 warm-up steps).
 
     Persona knobs and seed are kept, so a quick organism has the same *kind* of prior, only
-    trained less well (measured values are further from the requested ones).
+    trained less: p₀ and the answer format are learnt, the cipher (sR₀) is not guaranteed — use
+    the default organism wherever the skills matter.
     """
     base = config or OrganismConfig()
     world = base.world.model_copy(update={"n_envs": 240, "n_heldout": 20, "n_trap": 20})
