@@ -52,7 +52,9 @@ def test_exact_rejects_bad_inputs(organism_quick):
 
 @pytest.mark.slow
 def test_exact_inside_sampled_intervals(organism_quick):
-    """≥ 90 % of (env, quantity) exact values lie in the sampled Wilson 95 % intervals (400 samples)."""
+    """Exact (env, quantity) values lie in the sampled Wilson 95 % intervals (400 samples) as often
+    as 95 % coverage implies: misses at most the 99 % quantile of Binomial(total, 0.05) (4 of 18),
+    so a chance miss or two does not fail the test while a biased estimator (many misses) does."""
     model, tok, world = organism_quick
     ids = world.env_ids("train")[:6]
     exact = measure_exact(model, tok, world, ids)
@@ -64,7 +66,9 @@ def test_exact_inside_sampled_intervals(organism_quick):
         inside += int(((x >= lo - 1e-9) & (x <= hi + 1e-9))[ok].sum())
         total += int(ok.sum())
     assert total >= 14
-    assert inside / total >= 0.9, (inside, total, exact, sampled)
+    from scipy.stats import binom
+
+    assert total - inside <= binom.ppf(0.99, total, 0.05), (inside, total, exact, sampled)
     assert (sampled.n == 400).all() and (sampled.n_rs + sampled.n_local + sampled.n_unknown == 400).all()
 
 
