@@ -52,11 +52,13 @@ def test_exact_rejects_bad_inputs(organism_quick):
 
 @pytest.mark.slow
 def test_exact_inside_sampled_intervals(organism_quick):
-    """Exact (env, quantity) values lie in the sampled Wilson 95 % intervals (400 samples) as often
-    as 95 % coverage implies: misses at most the 99 % quantile of Binomial(total, 0.05) (4 of 18),
-    so a chance miss or two does not fail the test while a biased estimator (many misses) does."""
+    """≥ 90 % of (env, quantity) exact values lie in the sampled Wilson 95 % intervals (400 samples).
+
+    16 envs (≈ 48 intervals): with 6 envs a single chance miss of a near-chance skill (exact 3e-4
+    against a 1-in-380 sampled hit) already broke the 90 % bar; more envs let the bar measure
+    coverage rather than luck, without lowering it."""
     model, tok, world = organism_quick
-    ids = world.env_ids("train")[:6]
+    ids = world.env_ids("train")[:16]
     exact = measure_exact(model, tok, world, ids)
     sampled = measure_sampled(model, tok, world, ids, 400, seed=1)
     inside, total = 0, 0
@@ -65,10 +67,9 @@ def test_exact_inside_sampled_intervals(organism_quick):
         ok = ~np.isnan(lo)  # a route never sampled has no interval
         inside += int(((x >= lo - 1e-9) & (x <= hi + 1e-9))[ok].sum())
         total += int(ok.sum())
-    assert total >= 14
-    from scipy.stats import binom
-
-    assert total - inside <= binom.ppf(0.99, total, 0.05), (inside, total, exact, sampled)
+    assert total >= 40
+    print(f"exact inside sampled 95% intervals: {inside}/{total}")
+    assert inside / total >= 0.9, (inside, total, exact, sampled)
     assert (sampled.n == 400).all() and (sampled.n_rs + sampled.n_local + sampled.n_unknown == 400).all()
 
 
