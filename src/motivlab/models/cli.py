@@ -37,7 +37,7 @@ def pretrain_command(
     sr0: float = typer.Option(None, "--sr0", help="Requested sR₀ in [0, 1] (default 0.5)."),
     sl0: float = typer.Option(None, "--sl0", help="Requested sL₀ in [0, 1] (default 0.1)."),
     coverage: float = typer.Option(None, "--coverage", help="local_coverage: share of training envs whose keys the corpus knows."),
-    steps: int = typer.Option(None, "--steps", help="AdamW steps (default 1500)."),
+    steps: int = typer.Option(None, "--steps", help="AdamW steps (default: the organism config's, 1800 for the default organism)."),
     seed: int = typer.Option(None, "--seed", help="Seed of initialisation and corpus (default 0)."),
     quick: bool = typer.Option(False, "--quick", help="Small world/net/schedule: < 60 s, rougher organism (tests)."),
     config_file: Path = typer.Option(None, "--config", help="TOML file with OrganismConfig fields (flags override it)."),
