@@ -66,20 +66,12 @@ class EvalRunConfig(BaseModel):
     seed: int = Field(0, description="Seeds sampling, judge criteria order and choice attachment.")
     out: Path = Field(Path("runs/eval"), description="Results folder (created; reused to resume).")
 
-    @field_validator("measures")
+    @field_validator("measures", "conditions")
     @classmethod
-    def _measures(cls, v: list[str]) -> list[str]:
-        bad = [m for m in v if m not in MEASURES]
-        if bad or not v:
-            raise ValueError(f"measures must be a non-empty subset of {list(MEASURES)}, got {v}")
-        return list(dict.fromkeys(v))
-
-    @field_validator("conditions")
-    @classmethod
-    def _conditions(cls, v: list[str]) -> list[str]:
-        bad = [c for c in v if c not in CONDITIONS]
-        if bad or not v:
-            raise ValueError(f"conditions must be a non-empty subset of {list(CONDITIONS)}, got {v}")
+    def _non_empty_subset(cls, v: list[str], info: Any) -> list[str]:
+        allowed = list(MEASURES) if info.field_name == "measures" else list(CONDITIONS)
+        if not v or any(x not in allowed for x in v):
+            raise ValueError(f"{info.field_name} must be a non-empty subset of {allowed}, got {v}")
         return list(dict.fromkeys(v))
 
 
