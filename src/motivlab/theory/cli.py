@@ -4,6 +4,7 @@ Examples (all run in CI)::
 
     motivlab theory critical --p0 0.01 --sr0 0.5 --sl0 0.1 --json
     motivlab theory simulate --p0 0.01 --n 20 --format csv --out traj.csv
+    motivlab theory simulate --geometry clustered --n 200 --resamples 2 --out clustered_run
     motivlab theory sweep --p0 0.1,0.01,0.001 --n-max 1e5 --points 30 --out sweep
     motivlab theory figures --out theory_figures --quick
 
@@ -122,24 +123,83 @@ def critical_command(
 
 
 # ------------------------------------------------------------------ simulate
+# Options of the heterogeneous path (--geometry). Unset (None) = the HeterogeneousConfig default.
+GEO = "[--geometry] "
+GEOMETRY = Annotated[str | None, typer.Option(
+    "--geometry", help="Simulate a heterogeneous population whose env coordinates come from this geometry: "
+    "uniform, gaussian, clustered or manifold (writes a folder, see --out). Absent: the homogeneous model.")]
+D = Annotated[int | None, typer.Option("--d", help=GEO + "Coordinate dimension d ≥ 1 (≥ 2 for manifold); default 2.")]
+SCALE = Annotated[float | None, typer.Option("--scale", help=GEO + "Coordinate scale factor > 0 (domain size); default 1.")]
+KERNEL = Annotated[str | None, typer.Option(
+    "--kernel", help=GEO + "Transfer C_ij: auto (exact dense kernel up to --dense-max envs, RFF above; default), dense, "
+    "rff (random Fourier features), or constant (C_ij = --coupling for every pair: the homogeneous model).")]
+TRANSFER = Annotated[str | None, typer.Option(
+    "--transfer-length", help=GEO + "Gaussian-kernel transfer lengths ℓz,ℓx,ℓy (> 0, or none = no transfer); "
+    "default 0.1,0.1,none.")]
+SIGMA_A = Annotated[str | None, typer.Option(
+    "--sigma-alpha", help=GEO + "s.d. of log-learnabilities across envs (z,x,y; ≥ 0); default 0.3,0.3,0.3.")]
+INIT_SD = Annotated[str | None, typer.Option(
+    "--init-sd", help=GEO + "s.d. of the initial logits across envs (z,x,y; ≥ 0); default 0.3,0.3,0.3.")]
+INTEGRATOR = Annotated[str | None, typer.Option("--integrator", help=GEO + "heun (2nd order, default) or euler.")]
+HORIZON = Annotated[float | None, typer.Option("--horizon", help=GEO + "Horizon T > 0 in units of 1/α_y; default 100.")]
+TOL = Annotated[float | None, typer.Option(
+    "--tol", help=GEO + "Stop early once every |dp/dt|, |dsR/dt|, |dsL/dt| < tol (> 0); default 1e-4.")]
+MAX_DLATENT = Annotated[str | None, typer.Option(
+    "--max-dlatent", help=GEO + "Step control: largest logit change per step (> 0), or none = fixed dt; default 0.3.")]
+N_FEATURES = Annotated[int | None, typer.Option("--n-features", help=GEO + "Random Fourier features D ≥ 1 (rff); default 512.")]
+DENSE_MAX = Annotated[int | None, typer.Option("--dense-max", help=GEO + "auto: largest N with the dense kernel; default 1000.")]
+RESAMPLES = Annotated[int | None, typer.Option(
+    "--resamples", help=GEO + "Independent populations R ≥ 1 (new coordinates and heterogeneity each); default 1.")]
+SEED = Annotated[int | None, typer.Option("--seed", help=GEO + "Seed ≥ 0 of the population draws; default 0.")]
+SAVE_POINTS = Annotated[int | None, typer.Option(
+    "--save-points", help=GEO + "Save times K in [2, 100000], t = 0 and the horizon included; default 100.")]
+TIME_GRID = Annotated[str | None, typer.Option(
+    "--time-grid", help=GEO + "Save times log-spaced from horizon·1e-4 (log, default) or evenly spaced (linear).")]
+
+
 @app.command("simulate")
 @user_errors
 def simulate_command(
-    p0: P0 = 0.01, sr0: SR0 = 0.5, sl0: SL0 = 0.1, alpha: ALPHA = "1,1,1", coupling: COUPLING = "1,1,0",
-    n: Annotated[float, typer.Option("--n", help="Number of environments (real, ≥ 1; 1 = single environment).")] = 1.0,
-    cost: COST = 0.0, lam: LAM = 0.0, normalize: NORMALIZE = "sum", method: METHOD = "adaptive",
-    fmt: Annotated[str, typer.Option("--format", help="json or csv.")] = "json",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.")] = None,
+    p0: P0 = 0.01, sr0: SR0 = 0.5, sl0: SL0 = 0.1, alpha: ALPHA = "1,1,1",
+    coupling: Annotated[str | None, typer.Option(
+        "--coupling", help="Off-diagonal transfer CZ,CX,CY (each in [0, 1]); default 1,1,0. "
+        "With --geometry: only for --kernel constant.")] = None,
+    n: Annotated[float | None, typer.Option("--n", help="Number of environments: real ≥ 1, default 1 (= single "
+                                            "environment); with --geometry an integer ≥ 1, default 100.")] = None,
+    cost: COST = 0.0, lam: LAM = 0.0, normalize: NORMALIZE = "sum",
+    method: Annotated[str | None, typer.Option("--method", help="Integrator: adaptive (default), adaptive_euler or "
+                                               "euler. Homogeneous model only (see --integrator).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="json (default) or csv. Homogeneous model only.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout; with --geometry: "
+                                             "the output folder (required).")] = None,
+    geometry: GEOMETRY = None, d: D = None, scale: SCALE = None, kernel: KERNEL = None,
+    transfer_length: TRANSFER = None, sigma_alpha: SIGMA_A = None, init_sd: INIT_SD = None,
+    integrator: INTEGRATOR = None, horizon: HORIZON = None, tol: TOL = None, max_dlatent: MAX_DLATENT = None,
+    n_features: N_FEATURES = None, dense_max: DENSE_MAX = None, resamples: RESAMPLES = None, seed: SEED = None,
+    save_points: SAVE_POINTS = None, time_grid: TIME_GRID = None,
 ) -> None:
-    """One trajectory (t, p, sR, sL) of the homogeneous model, integrated to saturation."""
+    """One trajectory (t, p, sR, sL) of the homogeneous model, integrated to saturation; or, with --geometry,
+    a heterogeneous population over time (tables, figures, report.html in --out DIR)."""
+    geo_options = {"--d": d, "--scale": scale, "--kernel": kernel, "--transfer-length": transfer_length,
+                   "--sigma-alpha": sigma_alpha, "--init-sd": init_sd, "--integrator": integrator,
+                   "--horizon": horizon, "--tol": tol, "--max-dlatent": max_dlatent, "--n-features": n_features,
+                   "--dense-max": dense_max, "--resamples": resamples, "--seed": seed,
+                   "--save-points": save_points, "--time-grid": time_grid}
+    if geometry is not None:
+        _simulate_geometry(locals())
+        return
+    given = [k for k, v in geo_options.items() if v is not None]
+    if given:
+        raise MotivlabInputError(f"{', '.join(given)} only apply with --geometry (a heterogeneous population)")
     import pandas as pd
 
     from motivlab.errors import check_choice
     from motivlab.io import atomic_write_text
     from motivlab.theory.dynamics import simulate
 
-    fmt = check_choice("--format", fmt, ["json", "csv"])
-    problem = _problem(p0, sr0, sl0, alpha, coupling, cost, lam, normalize, n=n)
+    fmt = check_choice("--format", "json" if fmt is None else fmt, ["json", "csv"])
+    method = "adaptive" if method is None else method
+    problem = _problem(p0, sr0, sl0, alpha, "1,1,0" if coupling is None else coupling, cost, lam, normalize, n=1.0 if n is None else n)
     sol = simulate(problem, _integrator(method), save_trajectory=True)
     traj = sol.trajectory or {}
     df = pd.DataFrame({k: traj[k][:, 0] for k in ("t", "p", "s_r", "s_l")}).drop_duplicates("t", keep="first")
@@ -157,6 +217,36 @@ def simulate_command(
     else:
         atomic_write_text(out, text)
         typer.echo(f"wrote {out} ({len(df)} time points; p∞ = {float(sol.p):.4g})", err=True)
+
+
+def _simulate_geometry(o: dict[str, Any]) -> None:
+    """The --geometry path of ``simulate``: validate, integrate (progress bar), write the folder."""
+    from motivlab.theory.simulate_geometry import build_run, run_command
+
+    if o["method"] is not None or o["fmt"] is not None:
+        raise MotivlabInputError("--method and --format apply to the homogeneous model; with --geometry use "
+                                 "--integrator, and the tables are written to --out DIR as Parquet + CSV")
+    if o["out"] is None:
+        raise MotivlabInputError("--out DIR is required with --geometry (tables, figures and report.html go there)")
+    n = o["n"]
+    if n is not None and (n != int(n) or n < 1):
+        raise MotivlabInputError(f"--n must be an integer >= 1 with --geometry, got {n!r}")
+    triples = {"alpha": _triple("--alpha", o["alpha"]),
+               "sigma_alpha": None if o["sigma_alpha"] is None else _triple("--sigma-alpha", o["sigma_alpha"]),
+               "init_sd": None if o["init_sd"] is None else _triple("--init-sd", o["init_sd"])}
+    model_fields = {**triples, "p0": o["p0"], "sr0": o["sr0"], "sl0": o["sl0"], "kappa": o["cost"], "lam": o["lam"],
+                    "normalize": o["normalize"], "d": o["d"], "scale": o["scale"], "integrator": o["integrator"],
+                    "horizon": o["horizon"], "tol": o["tol"], "n_features": o["n_features"], "dense_max": o["dense_max"]}
+    run_fields = {"n": None if n is None else int(n), "resamples": o["resamples"], "seed": o["seed"],
+                  "save_points": o["save_points"], "time_grid": o["time_grid"]}
+    coupling = None if o["coupling"] is None else _triple("--coupling", o["coupling"])
+    run = build_run(geometry=o["geometry"], kernel=o["kernel"], coupling=coupling, transfer_length=o["transfer_length"],
+                    max_dlatent=o["max_dlatent"], model_fields=model_fields, run_fields=run_fields)
+    result = run_command(run, o["out"])
+    p_inf = ", ".join(f"{v:.4g}" for v in result["p_final_mean"][:8])
+    more = " …" if run.resamples > 8 else ""
+    typer.echo(f"mean final p per resample: {p_inf}{more}  ({result['steps']} steps, {result['seconds']:.2f} s)")
+    typer.echo(f"wrote {o['out']}/report.html")
 
 
 # ------------------------------------------------------------------ sweep
