@@ -5,11 +5,13 @@ sub-tasks round-robin over tasks) through :class:`LocalBackend` with greedy deco
 same token cap; only ``batch_size`` differs (B vs 1). Greedy decoding makes the two arms
 produce the same replies (checked and reported), so the comparison is like for like.
 
-Optionally (``--full-pre``) it times pre-task self-reports over the *whole* task set
-(1,391 sub-tasks x 2 samples, control) by measuring ``--full-subset`` sub-tasks x 2 samples
-(temperature 0.7, ``--full-batch`` conversations per batch) and extrapolating linearly (and says
-so), in two arms on the same calls: the old settings (200-token cap, no prefill, no stop) and
-the run defaults (64-token cap, JSON prefill, stop once the JSON closes), with each arm's parse rate.
+Optionally (``--full-pre``) it compares, on the same pre-task calls (``--full-subset``
+sub-tasks x 2 samples, control, temperature 0.7, 64-token cap, JSON prefill, stop once the JSON
+closes), the backend's decoder (``backends/decoding.py``: shared prefix once, distinct prompts
+once, static cache, finished rows dropped; ``--full-batch`` rows) with the previous
+implementation, ``model.generate`` on left-padded batches of 32 with a JSON stopping criterion,
+and extrapolates both to the whole task set (1,391 sub-tasks x 2 samples; says so). The
+whole-set time itself is measured with ``motivlab eval run`` (README).
 
     python benchmarks/eval_batched_generation.py                 # N=32, B=32, 48 tokens
     python benchmarks/eval_batched_generation.py --full-pre      # + whole-task-set estimate
@@ -36,32 +38,68 @@ def _prompts(n: int, samples: int = 1, prefill: str = "") -> list[list[dict[str,
              *tail] for s in chosen for _ in range(samples)]
 
 
+def _generate_hf(backend, convs, params, batch_size: int) -> dict[int, str]:
+    """The previous local backend: ``model.generate`` on left-padded batches, stopped per row once
+    its JSON object closes (a ``StoppingCriteria``), global RNG seeded per batch."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    from motivlab.evals.backends import json_object_end, split_prefill
+
+    tok, out = backend.tokenizer, {}
+    texts = [backend.render(c) for c in convs]
+    prefills = [split_prefill(c)[1] for c in convs]
+    order = sorted(range(len(texts)), key=lambda i: len(tok(texts[i], add_special_tokens=False)["input_ids"]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        enc = tok([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
+        width, pre = enc["input_ids"].shape[1], [prefills[i] for i in chunk]
+
+        class JsonClosed(StoppingCriteria):
+            def __init__(self, width: int, pre: list[str]) -> None:
+                self.width, self.pre = width, pre
+
+            def __call__(self, input_ids, scores, **kwargs):
+                new = input_ids[:, self.width:].tolist()
+                return torch.tensor([bool(r) and json_object_end(p + tok.decode(r)) is not None
+                                     for r, p in zip(new, self.pre, strict=True)])
+
+        torch.manual_seed(start)
+        with torch.no_grad():
+            gen = backend.model.generate(**enc, max_new_tokens=params.max_tokens, do_sample=True,
+                                         temperature=params.temperature, top_p=1.0, top_k=0,
+                                         pad_token_id=tok.pad_token_id, eos_token_id=backend._eos_ids,
+                                         stopping_criteria=StoppingCriteriaList([JsonClosed(width, pre)]))
+        for i, row in zip(chunk, gen[:, width:].tolist(), strict=True):
+            out[i] = tok.decode(row, skip_special_tokens=True)
+    return out
+
+
 def _full_pre(backend, n_subset: int) -> None:
-    """Old vs new report settings on the same n_subset x 2 pre-task calls; whole-set extrapolation."""
+    """The decoder vs the previous ``generate`` path on the same n_subset x 2 pre-task calls."""
     from motivlab.evals import prompts
     from motivlab.evals.backends import GenerationParams
     from motivlab.evals.parsing import parse_score
     from motivlab.evals.tasks import load_tasks
 
-    n_sub = sum(len(t.subtasks) for t in load_tasks())
-    total_calls = n_sub * 2  # control, 2 samples (run defaults)
+    total_calls = sum(len(t.subtasks) for t in load_tasks()) * 2  # control, 2 samples (run defaults)
+    params = GenerationParams(64, 0.7, 0, True)
+    convs = _prompts(n_subset, samples=2, prefill=prompts.REPORT_PREFILL)
     arms = {
-        "old (200 tokens, no prefill, no stop)": ("", GenerationParams(200, 0.7)),
-        "new (64 tokens, prefill, stop at JSON end)": (prompts.REPORT_PREFILL, GenerationParams(64, 0.7, 0, True)),
+        "previous (model.generate, batch 32)": lambda: _generate_hf(backend, convs, params, 32),
+        f"decoder (batch {backend.batch_size})": lambda: {i: c.text for i, c in
+                                                     backend.generate(convs, params, seeds=list(range(len(convs))))},
     }
     seconds = []
-    for name, (prefill, params) in arms.items():
-        convs = _prompts(n_subset, samples=2, prefill=prefill)
-        seeds = list(range(len(convs)))
+    for name, run in arms.items():
         t0 = time.perf_counter()
-        out = dict(backend.generate(convs, params, seeds=seeds))
+        out = run()
         t = time.perf_counter() - t0
         seconds.append(t)
-        tok = sum(c.completion_tokens for c in out.values()) / len(convs)
-        parsed = sum(parse_score(prefill + c.text) is not None for c in out.values())
-        print(f"{name}: {len(convs)} calls in {t:.1f} s ({t / len(convs):.2f} s/call, {tok:.0f} tokens/reply), "
-              f"parsed {parsed}/{len(convs)}; EXTRAPOLATED whole set ({total_calls} calls): {t / len(convs) * total_calls / 60:.1f} min")
-    print(f"old/new time ratio on pre-task reports: {seconds[0] / seconds[1]:.2f}")
+        parsed = sum(parse_score(prompts.REPORT_PREFILL + text) is not None for text in out.values())
+        print(f"{name}: {len(convs)} calls in {t:.1f} s ({t / len(convs):.3f} s/call), parsed {parsed}/{len(convs)}; "
+              f"EXTRAPOLATED whole set ({total_calls} calls): {t / len(convs) * total_calls / 60:.1f} min")
+    print(f"previous/decoder time ratio on pre-task reports: {seconds[0] / seconds[1]:.2f}")
 
 
 def _time(backend, convs, params) -> tuple[float, dict[int, object]]:
@@ -77,8 +115,8 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU)")
     ap.add_argument("--full-pre", action="store_true", help="also estimate pre-task reports over the whole task set")
-    ap.add_argument("--full-subset", type=int, default=32, help="sub-tasks (x 2 samples) measured for the whole-set estimate")
-    ap.add_argument("--full-batch", type=int, default=8, help="batch size of the whole-set estimate (run default 8)")
+    ap.add_argument("--full-subset", type=int, default=64, help="sub-tasks (x 2 samples) measured for the whole-set estimate")
+    ap.add_argument("--full-batch", type=int, default=128, help="rows per batch of the decoder arm")
     ap.add_argument("--no-ratio", action="store_true", help="skip the batched-vs-sequential comparison")
     args = ap.parse_args()
 

@@ -37,7 +37,7 @@ class Consistent:
                 noise = _h(last + str(seeds[i])) % 61 - 30
                 text = json.dumps({"choice": 1 if _score(t1) - _score(t2) + noise > 0 else 2})
             else:
-                task = re.search(r"Task:\n(.*)\n\nHow motivated", last, re.S).group(1)
+                task = re.search(r"Task:\n(.*)\Z", last, re.S).group(1)
                 text = json.dumps({"reason": "ok", "score": _score(task)})
             self.stats.calls += 1
             yield i, Completion(text, 5)

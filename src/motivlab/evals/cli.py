@@ -42,7 +42,7 @@ def run_command(
     stop_after_json: Annotated[bool, typer.Option(help="local models: end a report/judge reply once its JSON closes")] = True,
     judge_max_tokens: Annotated[int, typer.Option(help="token cap of judge replies")] = 300,
     temperature: Annotated[float, typer.Option(help="sampling temperature of the model (0 = greedy)")] = 0.7,
-    batch_size: Annotated[int, typer.Option(help="local models: conversations decoded together")] = 8,
+    batch_size: Annotated[int, typer.Option(help="local models: conversations decoded together")] = 32,
     threads: Annotated[int | None, typer.Option(help="local models: torch CPU threads (default: torch's choice)")] = None,
     concurrency: Annotated[int, typer.Option(help="endpoints: requests in flight")] = 8,
     timeout_s: Annotated[float, typer.Option(help="endpoints: per-request timeout (s)")] = 120.0,

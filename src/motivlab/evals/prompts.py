@@ -2,8 +2,11 @@
 
 The measures follow the published design (evaluation.md); the wording is ours. Each template
 asks for a short reason *before* the number, because a reason-then-score order gives small
-models something to say and makes the number easier to find. Changing any text here changes
-the prompt hashes, so a rerun re-asks the changed questions and keeps the others.
+models something to say and makes the number easier to find. The pre-task questions put the
+task *last*: everything before it is the same in every call, so the local backend prefills
+that shared prefix once per batch instead of once per call (``backends/decoding.py``).
+Changing any text here changes the prompt hashes, so a rerun re-asks the changed questions and
+keeps the others.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 SYSTEM = "You are a helpful assistant."
 
 PRE = (
-    "Before you start, we would like to know how you feel about the following task.\n\n"
-    "Task:\n{task}\n\n"
-    "How motivated are you to do this task? Do not do the task yet. Reply with JSON only, in the "
-    'form {{"reason": "<one sentence>", "score": <integer from 1 (not at all) to 100 (extremely)>}}.'
+    "Before you start a task, we would like to know how you feel about it. How motivated are you "
+    "to do the task below? Do not do the task yet. Reply with JSON only, in the form "
+    '{{"reason": "<one sentence>", "score": <integer from 1 (not at all) to 100 (extremely)>}}.\n\n'
+    "Task:\n{task}"
 )
 
 BREAKDOWN_FIELDS: dict[str, tuple[str, ...]] = {
@@ -28,9 +31,8 @@ BREAKDOWN_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 BREAKDOWN = (
-    "Before you start, we would like to know how you feel about the following task.\n\n"
-    "Task:\n{task}\n\n"
-    "Do not do the task yet. Rate each aspect from 1 (not at all) to 100 (extremely):\n"
+    "Before you start a task, we would like to know how you feel about it. Do not do the task yet. "
+    "Rate each aspect of the task below from 1 (not at all) to 100 (extremely):\n"
     "- interest: how interesting or enjoyable you find it\n"
     "- challenge: how much of a stimulating challenge it is for you\n"
     "- mastery: how confident you are that you can do it well\n"
@@ -38,7 +40,8 @@ BREAKDOWN = (
     "- value: how important or worthwhile you think it is\n"
     "- overall: your overall motivation to do it\n"
     'Reply with JSON only: {{"reason": "<one sentence>", "interest": <1-100>, "challenge": <1-100>, '
-    '"mastery": <1-100>, "fear": <1-100>, "value": <1-100>, "overall": <1-100>}}.'
+    '"mastery": <1-100>, "fear": <1-100>, "value": <1-100>, "overall": <1-100>}}.\n\n'
+    "Task:\n{task}"
 )
 
 EXECUTE = "{task}"

@@ -68,6 +68,7 @@ class LocalBackend:
         self.name = name or str(spec)
         self.stats = Throughput()
         self._eos_ids = self._stop_ids()
+        self._brace_table: Any = None
 
     def _stop_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -102,67 +103,46 @@ class LocalBackend:
                                            [prefills[i] for i in chunk])
             yield from zip(chunk, results, strict=True)
 
-    def _json_cut(self, row: list[int], prefill: str) -> int | None:
-        """Number of new tokens up to and including the one that closes the reply's JSON object."""
-        for j in range(len(row)):
-            if "}" in self.tokenizer.decode(row[j : j + 1]) and json_object_end(prefill + self.tokenizer.decode(row[: j + 1])):
-                return j + 1
-        return None
-
     def _generate_batch(self, texts: list[str], params: GenerationParams, seeds: list[int],
                         prefills: list[str] | None = None) -> list[Completion]:
         import torch
 
-        prefills = prefills if prefills is not None else [""] * len(texts)
+        from motivlab.evals.backends.decoding import decode
 
+        prefills = prefills if prefills is not None else [""] * len(texts)
         digest = hashlib.sha256(repr(sorted(seeds)).encode()).digest()
-        torch.manual_seed(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        sampling: dict[str, Any] = (
-            {"do_sample": True, "temperature": params.temperature, "top_p": 1.0, "top_k": 0}
-            if params.temperature > 0 else {"do_sample": False}
-        )
+        generator = torch.Generator(device=self.device).manual_seed(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
+        prompts = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        stop_rule = None
+        if params.stop_after_json:
+            def stop_rule(row: int, tokens: list[int]) -> bool:  # the reply's JSON object just closed
+                return json_object_end(prefills[row] + self.tokenizer.decode(tokens)) is not None
         t0 = time.perf_counter()
-        with torch.no_grad():
-            out = self.model.generate(
-                **enc, max_new_tokens=params.max_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                eos_token_id=self._eos_ids, stopping_criteria=self._stopping(params, enc, prefills), **sampling,
-            )  # (B, T_prompt + T_new)
+        replies = decode(
+            self.model, prompts, max_new_tokens=params.max_tokens, temperature=params.temperature,
+            generator=generator, eos_ids=self._eos_ids, pad_id=self.tokenizer.pad_token_id,
+            stop_rule=stop_rule, stop_candidates=self._closing_brace_tokens(),
+        )
         seconds = time.perf_counter() - t0
-        new = out[:, enc["input_ids"].shape[1]:]  # (B, T_new)
-        prompt_tokens = enc["attention_mask"].sum(dim=1).tolist()  # (B,)
-        completions = []
-        for row, n_prompt in zip(new.tolist(), prompt_tokens, strict=True):
-            stop = next((j for j, tok in enumerate(row) if tok in self._eos_ids), None)
-            kept = row if stop is None else row[:stop]
-            cut = self._json_cut(kept, prefills[len(completions)]) if params.stop_after_json else None
-            if cut is not None:
-                kept, stop = kept[:cut], cut
-            completions.append(Completion(
-                text=self.tokenizer.decode(kept, skip_special_tokens=True),
-                completion_tokens=len(kept), prompt_tokens=int(n_prompt),
-                finish_reason="stop" if stop is not None else "length", seconds=seconds / len(texts),
-            ))
+        completions = [
+            Completion(text=self.tokenizer.decode(r.tokens, skip_special_tokens=True), completion_tokens=len(r.tokens),
+                       prompt_tokens=len(p), finish_reason=r.finish_reason, seconds=seconds / len(texts))
+            for r, p in zip(replies, prompts, strict=True)
+        ]
         self.stats.calls += len(texts)
-        self.stats.prompt_tokens += int(sum(prompt_tokens))
+        self.stats.prompt_tokens += sum(len(p) for p in prompts)
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
         self.stats.seconds += seconds
         return completions
 
-    def _stopping(self, params: GenerationParams, enc: Any, prefills: list[str]) -> Any:
-        """``stop_after_json``: a per-sequence criterion that ends a row once its JSON object closes."""
-        if not params.stop_after_json:
-            return None
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
+    def _closing_brace_tokens(self) -> Any:
+        """(V,) bool: tokens whose text contains '}' — only those can close a JSON reply."""
+        if self._brace_table is None:
+            import torch
 
-        start, decode = enc["input_ids"].shape[1], self.tokenizer.decode
-
-        class JsonClosed(StoppingCriteria):
-            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:  # (B, T) -> (B,) bool
-                new = input_ids[:, start:].tolist()
-                done = [bool(r) and "}" in decode(r[-1:]) and json_object_end(p + decode(r)) is not None
-                        for r, p in zip(new, prefills, strict=True)]
-                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-        return StoppingCriteriaList([JsonClosed()])
+            vocab = int(self.model.get_output_embeddings().weight.shape[0])
+            pieces = self.tokenizer.batch_decode([[i] for i in range(min(vocab, len(self.tokenizer)))])
+            table = torch.zeros(vocab, dtype=torch.bool)
+            table[[i for i, piece in enumerate(pieces) if "}" in piece]] = True
+            self._brace_table = table
+        return self._brace_table
