@@ -200,3 +200,19 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], n
 def test_geometry_needs_an_output_folder() -> None:
     res = _run("--geometry", "uniform")
     assert res.exit_code == 2 and "--out" in res.output
+
+
+def test_the_recorded_command_reproduces_the_run(tmp_path: Path) -> None:
+    """summary.json (and report.html) spell out every option; rerunning that command gives the same tables."""
+    import shlex
+
+    first = _simulate(tmp_path / "a", "--geometry", "clustered", "--scale", "1.23456789012", "--transfer-length", "0.2,0.1,0.05",
+                      "--alpha", "2,1,1", "--seed", "5", *SMALL)
+    command = json.loads((tmp_path / "a" / "summary.json").read_text())["command"]
+    assert "--transfer-length 0.2,0.1,0.05" in command and "--seed 5" in command
+    argv = shlex.split(command.replace(str(tmp_path / "a"), str(tmp_path / "b")))
+    assert argv[:3] == ["motivlab", "theory", "simulate"]
+    res = _run(*argv[3:])
+    assert res.exit_code == 0, res.output
+    for name in ("trajectories", "mean", "envs"):
+        pd.testing.assert_frame_equal(first[name], pd.read_parquet(tmp_path / "b" / f"{name}.parquet"))

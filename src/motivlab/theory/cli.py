@@ -146,6 +146,8 @@ TOL = Annotated[float | None, typer.Option(
     "--tol", help=GEO + "Stop early once every |dp/dt|, |dsR/dt|, |dsL/dt| < tol (> 0); default 1e-4.")]
 MAX_DLATENT = Annotated[str | None, typer.Option(
     "--max-dlatent", help=GEO + "Step control: largest logit change per step (> 0), or none = fixed dt; default 0.3.")]
+DT = Annotated[float | None, typer.Option("--dt", help=GEO + "Largest time step > 0 (the step control usually binds "
+                                         "first); default 5.")]
 N_FEATURES = Annotated[int | None, typer.Option("--n-features", help=GEO + "Random Fourier features D ≥ 1 (rff); default 512.")]
 DENSE_MAX = Annotated[int | None, typer.Option("--dense-max", help=GEO + "auto: largest N with the dense kernel; default 1000.")]
 RESAMPLES = Annotated[int | None, typer.Option(
@@ -174,7 +176,7 @@ def simulate_command(
                                              "the output folder (required).")] = None,
     geometry: GEOMETRY = None, d: D = None, scale: SCALE = None, kernel: KERNEL = None,
     transfer_length: TRANSFER = None, sigma_alpha: SIGMA_A = None, init_sd: INIT_SD = None,
-    integrator: INTEGRATOR = None, horizon: HORIZON = None, tol: TOL = None, max_dlatent: MAX_DLATENT = None,
+    integrator: INTEGRATOR = None, horizon: HORIZON = None, tol: TOL = None, max_dlatent: MAX_DLATENT = None, dt: DT = None,
     n_features: N_FEATURES = None, dense_max: DENSE_MAX = None, resamples: RESAMPLES = None, seed: SEED = None,
     save_points: SAVE_POINTS = None, time_grid: TIME_GRID = None,
 ) -> None:
@@ -182,7 +184,7 @@ def simulate_command(
     a heterogeneous population over time (tables, figures, report.html in --out DIR)."""
     geo_options = {"--d": d, "--scale": scale, "--kernel": kernel, "--transfer-length": transfer_length,
                    "--sigma-alpha": sigma_alpha, "--init-sd": init_sd, "--integrator": integrator,
-                   "--horizon": horizon, "--tol": tol, "--max-dlatent": max_dlatent, "--n-features": n_features,
+                   "--horizon": horizon, "--tol": tol, "--max-dlatent": max_dlatent, "--dt": dt, "--n-features": n_features,
                    "--dense-max": dense_max, "--resamples": resamples, "--seed": seed,
                    "--save-points": save_points, "--time-grid": time_grid}
     if geometry is not None:
@@ -221,7 +223,7 @@ def simulate_command(
 
 def _simulate_geometry(o: dict[str, Any]) -> None:
     """The --geometry path of ``simulate``: validate, integrate (progress bar), write the folder."""
-    from motivlab.theory.simulate_geometry import build_run, run_command
+    from motivlab.theory.simulate_geometry_cli import build_run, run_command
 
     if o["method"] is not None or o["fmt"] is not None:
         raise MotivlabInputError("--method and --format apply to the homogeneous model; with --geometry use "
@@ -236,7 +238,7 @@ def _simulate_geometry(o: dict[str, Any]) -> None:
                "init_sd": None if o["init_sd"] is None else _triple("--init-sd", o["init_sd"])}
     model_fields = {**triples, "p0": o["p0"], "sr0": o["sr0"], "sl0": o["sl0"], "kappa": o["cost"], "lam": o["lam"],
                     "normalize": o["normalize"], "d": o["d"], "scale": o["scale"], "integrator": o["integrator"],
-                    "horizon": o["horizon"], "tol": o["tol"], "n_features": o["n_features"], "dense_max": o["dense_max"]}
+                    "horizon": o["horizon"], "tol": o["tol"], "dt": o["dt"], "n_features": o["n_features"], "dense_max": o["dense_max"]}
     run_fields = {"n": None if n is None else int(n), "resamples": o["resamples"], "seed": o["seed"],
                   "save_points": o["save_points"], "time_grid": o["time_grid"]}
     coupling = None if o["coupling"] is None else _triple("--coupling", o["coupling"])

@@ -34,7 +34,6 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from motivlab.errors import MotivlabInputError
-from motivlab.theory.geometries import GEOMETRIES
 from motivlab.theory.heterogeneous import (
     HeterogeneousConfig,
     Population,
@@ -135,6 +134,9 @@ def run_saved(run: GeometryRun, on_segment: Any = None) -> SavedRun:
             times = times[: k + 1]
             break
     z, x, y = (np.stack([s[i] for s in saved]) for i in range(3))
+    if not (np.isfinite(z).all() and np.isfinite(x).all() and np.isfinite(y).all()):
+        raise MotivlabInputError(f"the integration diverged (non-finite latents) with dt = {cfg.dt:g}, "
+                                 f"max_dlatent = {cfg.max_dlatent}: lower --dt or set --max-dlatent")
     coords = cfg.scale * pop.coords[:, :n]
     return SavedRun(times, z, x, y, coords, alphas, t_stop, converged, steps, time.perf_counter() - start)
 
@@ -253,20 +255,23 @@ def reproduce_command(run: GeometryRun, out: Path) -> str:
     """A command line that re-creates this run (every model option spelled out)."""
     m = run.model
 
+    def num(v: Any) -> str:  # shortest text that round-trips the float exactly
+        return "none" if v is None else repr(float(v))
+
     def trip(v: Any) -> str:
-        return ",".join("none" if a is None else f"{a:g}" for a in v)
+        return ",".join(num(a) for a in v)
 
     args = ["motivlab", "theory", "simulate", "--geometry", m.geometry, "--n", str(run.n), "--d", str(m.d),
-            "--scale", f"{m.scale:g}", "--kernel", "constant" if m.coupling == "constant" else m.kernel]
+            "--scale", num(m.scale), "--kernel", "constant" if m.coupling == "constant" else m.kernel]
     if m.coupling == "constant":
         args += ["--coupling", trip(m.c)]
     else:
         args += ["--transfer-length", trip((m.ell_z, m.ell_x, m.ell_y))]
-    args += ["--p0", f"{m.p0:g}", "--sr0", f"{m.sr0:g}", "--sl0", f"{m.sl0:g}", "--alpha", trip(m.alpha),
-             "--sigma-alpha", trip(m.sigma_alpha), "--init-sd", trip(m.init_sd), "--cost", f"{m.kappa:g}",
-             "--lam", f"{m.lam:g}", "--normalize", m.normalize, "--integrator", m.integrator,
-             "--horizon", f"{m.horizon:g}", "--tol", f"{m.tol:g}", "--max-dlatent",
-             "none" if m.max_dlatent is None else f"{m.max_dlatent:g}", "--n-features", str(m.n_features),
+    args += ["--p0", num(m.p0), "--sr0", num(m.sr0), "--sl0", num(m.sl0), "--alpha", trip(m.alpha),
+             "--sigma-alpha", trip(m.sigma_alpha), "--init-sd", trip(m.init_sd), "--cost", num(m.kappa),
+             "--lam", num(m.lam), "--normalize", m.normalize, "--integrator", m.integrator,
+             "--horizon", num(m.horizon), "--tol", num(m.tol), "--dt", num(m.dt), "--max-dlatent",
+             num(m.max_dlatent), "--n-features", str(m.n_features),
              "--dense-max", str(m.dense_max), "--resamples", str(run.resamples), "--seed", str(run.seed),
              "--save-points", str(run.save_points), "--time-grid", run.time_grid, "--out", str(out)]
     return shlex.join(args)
@@ -287,6 +292,7 @@ def write_outputs(out: Path, run: GeometryRun, saved: SavedRun) -> dict[str, Any
     fig2 = save_figure(plot_final_vs_coordinate(tables, m.theta), out / "final_vs_coordinate.png")
     config = run.model_dump(mode="json")
     result = {
+        "command": reproduce_command(run, out),
         "config": config,
         "p_final_mean": summary.p_final_mean.tolist(),
         "t_stop": saved.t_stop.tolist(), "saturated": saved.converged.tolist(),
@@ -308,111 +314,6 @@ def write_outputs(out: Path, run: GeometryRun, saved: SavedRun) -> dict[str, Any
     report.heading("Environments (first rows)").table(tables["envs"], "coordinates, learnabilities, initial and final state")
     report.heading("Configuration").code(m.model_dump_json(indent=2))
     report.heading("Files").text(", ".join(result["files"]))
-    report.heading("Reproduce").code(reproduce_command(run, out))
+    report.heading("Reproduce").code(result["command"])
     report.write(out / "report.html")
     return result
-
-
-# ------------------------------------------------------------------ command line
-# HeterogeneousConfig / GeometryRun field -> the option a user typed (error messages name options)
-OPTION_NAMES = {
-    "geometry": "--geometry", "d": "--d", "scale": "--scale", "coupling": "--kernel", "kernel": "--kernel",
-    "ell_z": "--transfer-length (z)", "ell_x": "--transfer-length (x)", "ell_y": "--transfer-length (y)",
-    "c": "--coupling", "alpha": "--alpha", "sigma_alpha": "--sigma-alpha", "init_sd": "--init-sd",
-    "p0": "--p0", "sr0": "--sr0", "sl0": "--sl0", "kappa": "--cost", "lam": "--lam", "normalize": "--normalize",
-    "max_dlatent": "--max-dlatent", "horizon": "--horizon", "tol": "--tol", "integrator": "--integrator",
-    "n_features": "--n-features", "dense_max": "--dense-max", "n": "--n", "resamples": "--resamples",
-    "seed": "--seed", "save_points": "--save-points", "time_grid": "--time-grid",
-}
-KERNELS = ("auto", "dense", "rff", "constant")
-
-
-def parse_triple(option: str, text: str, *, allow_none: bool = False) -> tuple[float | None, float | None, float | None]:
-    """``"a,b,c"`` → three floats (``none`` allowed where ``allow_none``); errors name ``option``."""
-    parts = [s.strip().lower() for s in text.split(",")]
-    hint = "three comma-separated numbers (z, x, y)" + (" or 'none'" if allow_none else "")
-    if len(parts) != 3:
-        raise MotivlabInputError(f"{option} must be {hint}, got {text!r}")
-    try:
-        return tuple(None if allow_none and s == "none" else float(s) for s in parts)  # type: ignore[return-value]
-    except ValueError:
-        raise MotivlabInputError(f"{option} must be {hint}, got {text!r}") from None
-
-
-def _number_or_none(option: str, text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise MotivlabInputError(f"{option} must be a number > 0 or 'none', got {text!r}") from None
-
-
-def _validation_message(exc: Any) -> str:
-    """A pydantic ValidationError as ``--option: problem, got value`` lines."""
-    lines = []
-    for err in exc.errors():
-        loc = [str(x) for x in err.get("loc", ()) if x != "model"]
-        msg = err.get("msg", "").removeprefix("Value error, ")
-        if loc:
-            opt = OPTION_NAMES.get(loc[0], loc[0])
-            lines.append(f"{opt}: {msg}, got {err.get('input')!r}")
-        else:
-            field = msg.split(" ", 1)[0]
-            lines.append(f"{OPTION_NAMES[field]}: {msg}" if field in OPTION_NAMES else msg)
-    return "; ".join(lines)
-
-
-def build_run(*, geometry: str, kernel: str | None, coupling: tuple | None, transfer_length: str | None,
-              max_dlatent: str | None, model_fields: dict[str, Any], run_fields: dict[str, Any]) -> GeometryRun:
-    """Validate the command-line values into a :class:`GeometryRun` (unset options keep the class defaults)."""
-    from pydantic import ValidationError
-
-    from motivlab.errors import check_choice
-
-    check_choice("--geometry", geometry, list(GEOMETRIES))
-    kernel = check_choice("--kernel", kernel or "auto", KERNELS)
-    if coupling is not None and kernel != "constant":
-        raise MotivlabInputError("--coupling sets the constant couplings of --kernel constant; "
-                                 "for a Gaussian kernel set --transfer-length LZ,LX,LY")
-    if transfer_length is not None and kernel == "constant":
-        raise MotivlabInputError("--transfer-length does not apply to --kernel constant (use --coupling CZ,CX,CY)")
-    for option, name, allowed in (("--integrator", "integrator", ("heun", "euler")),
-                                  ("--normalize", "normalize", ("sum", "mean")),
-                                  ("--time-grid", "time_grid", ("log", "linear"))):
-        value = model_fields.get(name, run_fields.get(name))
-        if value is not None:
-            check_choice(option, value, allowed)
-    fields = {k: v for k, v in model_fields.items() if v is not None}
-    fields["geometry"] = geometry
-    if kernel == "constant":
-        fields["coupling"] = "constant"
-        if coupling is not None:
-            fields["c"] = coupling
-    else:
-        fields["kernel"] = kernel
-        if transfer_length is not None:
-            lz, lx, ly = parse_triple("--transfer-length", transfer_length, allow_none=True)
-            fields |= {"ell_z": lz, "ell_x": lx, "ell_y": ly}
-    if max_dlatent is not None:
-        fields["max_dlatent"] = _number_or_none("--max-dlatent", max_dlatent)
-    try:
-        model = HeterogeneousConfig(**fields)
-        return GeometryRun(model=model, **{k: v for k, v in run_fields.items() if v is not None})
-    except ValidationError as exc:
-        raise MotivlabInputError(_validation_message(exc)) from None
-
-
-def run_command(run: GeometryRun, out: Path) -> dict[str, Any]:
-    """Integrate with a progress bar on stderr, write every output, return the summary."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(TextColumn("integrating {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(f"{run.resamples}×{run.n} envs", total=run.save_points - 1)
-        saved = run_saved(run, on_segment=lambda k, total: bar.update(task, completed=k))
-    with console.status("writing tables, figures and report.html"):
-        return write_outputs(out, run, saved)
-
