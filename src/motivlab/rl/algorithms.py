@@ -151,7 +151,7 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: LossAggregation,
     """Scalar loss from per-token losses ``(B, T)`` and their mask ``(B, T)``."""
     if how not in _AGGREGATIONS:
         raise ValueError(f"loss aggregation must be one of {sorted(_AGGREGATIONS)}, got {how!r}")
-    return _AGGREGATIONS[how](per_token, mask.to(per_token.dtype), norm)
+    return _AGGREGATIONS[how](per_token, mask.to(device=per_token.device, dtype=per_token.dtype), norm)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +191,12 @@ def grpo_loss(
 
     logprobs (B, T) with grad; old_logprobs (B, T) of the sampling policy; advantages (B,);
     mask (B, T). Per token: ``−min(ρA, clip(ρ, 1−ε, 1+ε_high)A) + β·k3`` with ``ρ = e^{lp−old}``.
+    The other tensors are moved to ``logprobs``' device (no-ops when they are there already).
     """
+    device = logprobs.device
+    old_logprobs, advantages, mask = old_logprobs.to(device), advantages.to(device), mask.to(device)
+    if ref_logprobs is not None:
+        ref_logprobs = ref_logprobs.to(device)
     ratio = torch.exp(logprobs - old_logprobs)  # (B, T)
     adv = advantages[:, None].to(logprobs.dtype)  # (B, 1)
     clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon_high)
@@ -223,5 +228,5 @@ def rejection_loss(
     ``norm`` counts only kept rollouts, so the loss is the mean negative log-likelihood of the
     kept data however many were kept.
     """
-    kept_mask = mask & keep[:, None].to(mask.device)  # (B, T)
+    kept_mask = mask.to(logprobs.device) & keep[:, None].to(logprobs.device)  # (B, T)
     return LossParts(aggregate(-logprobs, kept_mask, aggregation, norm))

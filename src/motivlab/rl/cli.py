@@ -3,6 +3,7 @@
     motivlab train examples/positive_gap.toml --out runs/pos --set steps=40
     motivlab train examples/positive_gap.toml --out runs/pos --resume     # after a kill
     motivlab demo --out runs/demo     # pretrain (or reuse) the organism, GRPO, report.html
+    motivlab train examples/positive_gap.toml --set device=cuda    # on the GPU (default 'auto')
 
 Heavy imports (torch, transformers) happen inside the commands so ``motivlab --help`` is instant.
 """
@@ -53,7 +54,7 @@ def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Pa
     except RunDirError as exc:
         fail(str(exc))
     summary = result.run_dir / "summary.json"
-    typer.echo(f"run directory: {result.run_dir}")
+    typer.echo(f"run directory: {result.run_dir}   (computed on {result.device})")
     if summary.is_file():
         import json
 

@@ -21,10 +21,11 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from motivlab.models.organism import OrganismConfig
 from motivlab.rl.algorithms import AdvantageScale, LossAggregation
+from motivlab.rl.device import DEVICE_CHOICES, check_device_name
 from motivlab.worlds.hint_config import HintWorldConfig
 
 
@@ -176,6 +177,13 @@ class TrainConfig(_Strict):
 
     seed: int = Field(0, ge=0, description="Seeds env choice, sampling and every per-step RNG (derived from (seed, step)).")
     steps: int = Field(50, ge=1, description="RL steps (one batch of prompts × group each).")
+    device: str = Field(
+        "auto", description="Where the policy (and the reference model), sampling, the update and the exact "
+        "measurement run: 'auto' (cuda if torch.cuda.is_available() else cpu, as in TRL), 'cpu', 'cuda' (the "
+        "current CUDA device) or 'cuda:N'. Checked when the run starts: CUDA requested where there is none is "
+        "an error, not a fall-back. Same seed and device give the same numbers; a CPU and a GPU run of one "
+        "config differ (other float rounding, other random stream). Weights stay float32 on every device."
+    )
     algorithm: Algorithm = Field(default_factory=GRPOConfig, description="GRPO or rejection sampling.")
     model: ModelSection = Field(default_factory=ModelSection)
     world: WorldSection = Field(default_factory=WorldSection)
@@ -183,6 +191,17 @@ class TrainConfig(_Strict):
     optim: OptimSection = Field(default_factory=OptimSection)
     measure: MeasureSection = Field(default_factory=MeasureSection)
     run: RunSection = Field(default_factory=RunSection)
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_name(cls, value: Any) -> str:
+        allowed = f"one of {', '.join(repr(c) for c in DEVICE_CHOICES)} (N a CUDA device index)"
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, {allowed}")
+        try:
+            return check_device_name(value)
+        except ValueError:
+            raise ValueError(f"must be {allowed}") from None
 
     @property
     def rollouts_per_step(self) -> int:

@@ -19,11 +19,13 @@ rollouts and the same metrics as the run that was killed would have.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import shutil
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,13 @@ class RunDir:
 
     # ---- creation and resumption ----------------------------------------------------------
 
-    def start(self, config: Mapping[str, Any], seed: int, *, resume: bool) -> int:
-        """Prepare the directory; return the step to start at (0, or the last checkpoint's)."""
+    def start(self, config: Mapping[str, Any], seed: int, *, resume: bool,
+              canonical: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None) -> int:
+        """Prepare the directory; return the step to start at (0, or the last checkpoint's).
+
+        ``canonical`` maps the saved config to its resolved form before the ``--resume``
+        comparison (fills defaults of fields added since; a config it rejects is compared as is).
+        """
         existing = (self.path / "config.toml").is_file()
         if existing and not resume:
             raise ValueError(
@@ -69,6 +76,9 @@ class RunDir:
             )
         if existing:
             saved = read_toml(self.path / "config.toml")
+            if canonical is not None:
+                with contextlib.suppress(ValueError):
+                    saved = canonical(saved)
             if _normalise(saved) != _normalise(config):
                 raise ValueError(
                     f"--resume: the config differs from the one saved in {self.path / 'config.toml'}; "
@@ -82,6 +92,25 @@ class RunDir:
         step = self.latest_checkpoint_step() if existing else 0
         self.truncate_logs(step)
         return step
+
+    def note_device(self, info: Mapping[str, Any]) -> None:
+        """Record in ``metadata.json`` where the run computes (``device``); a resumed run that
+        computes elsewhere is recorded under ``resumed_on`` with a warning, because its remaining
+        steps will not reproduce the uninterrupted run's numbers."""
+        path = self.path / "metadata.json"
+        meta = json.loads(path.read_text())
+        first = meta.get("device")
+        if first is None:
+            meta["device"] = dict(info)
+        elif first.get("device") != info.get("device"):
+            print(
+                f"warning: {self.path} was computed on {first.get('device')} and resumes on {info.get('device')}; "
+                "the remaining steps will not match an uninterrupted run exactly", file=sys.stderr,
+            )
+            meta.setdefault("resumed_on", []).append(dict(info))
+        else:
+            return
+        self._guard(write_json, path, meta)
 
     def truncate_logs(self, step: int) -> None:
         """Keep only log records of steps < ``step`` (rewritten atomically)."""
@@ -141,7 +170,8 @@ class RunDir:
             tokenizer.save_pretrained(tmp)
             for src in extra_files:
                 shutil.copy2(src, tmp / src.name)
-            state = {"step": step, "optimizer": optimizer.state_dict(), "rng": _rng_state()}
+            # optimiser moments saved as CPU tensors: a checkpoint of a GPU run loads anywhere
+            state = {"step": step, "optimizer": _to_cpu(optimizer.state_dict()), "rng": _rng_state()}
             torch.save(state, tmp / STATE_FILE)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
@@ -165,7 +195,8 @@ class RunDir:
         missing = [m for m in missing if not _is_tied(model, m)]
         if missing or unexpected:
             raise ValueError(f"checkpoint {directory} does not fit the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
-        state = torch.load(directory / STATE_FILE, weights_only=False)
+        # load_state_dict moves the moments to each parameter's device (CPU checkpoint → GPU run)
+        state = torch.load(directory / STATE_FILE, weights_only=False, map_location="cpu")
         optimizer.load_state_dict(state["optimizer"])
         _set_rng_state(state["rng"])
 
@@ -185,6 +216,17 @@ class RunDir:
 
 def _is_tied(model: Any, name: str) -> bool:
     return name.endswith("lm_head.weight") and bool(getattr(model.config, "tie_word_embeddings", False))
+
+
+def _to_cpu(value: Any) -> Any:
+    """``value`` with every tensor inside (dicts, lists, tuples) on the CPU (CPU tensors as is)."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def _rng_state() -> dict[str, Any]:

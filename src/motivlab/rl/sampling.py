@@ -17,6 +17,11 @@ model's distribution at ``temperature`` (and renormalised over the ``top_p`` nuc
 ``top_p < 1``). With ``temperature == 0`` decoding is greedy and ``logprobs`` are those of the
 untempered model (temperature 1). These are the "old" log-probs GRPO's importance ratio needs.
 
+Devices: the model may live on any device; prompts are moved to it, the per-token draw happens
+there with ``generator`` (give one on the model's device: ``torch.Generator(device=...)``), and
+every returned tensor is on the CPU, so grading, logging and the update's bookkeeping never
+depend on where the model is.
+
 Usage::
 
     g = torch.Generator().manual_seed(0)
@@ -166,8 +171,16 @@ def draw(logits: torch.Tensor, temperature: float, top_p: float, generator: torc
         drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
         logp = torch.log_softmax(logp.masked_fill(drop, float("-inf")), dim=-1)
     # argmax(p / E) with E ~ Exp(1) is an exact draw from p (the "exponential race"); one
-    # vectorised pass, cheaper than torch.multinomial on CPU
-    race = torch.empty_like(logp).exponential_(generator=generator)  # (B, V)
+    # vectorised pass, cheaper than torch.multinomial on CPU. The noise is drawn where the
+    # generator lives (a generator fills tensors of its own device only): the trainer gives one
+    # on the model's device; a CPU generator with a CUDA model works too, one copy per token slower.
+    if generator.device == logp.device:
+        race = torch.empty_like(logp).exponential_(generator=generator)  # (B, V)
+    else:
+        race = torch.empty(logp.shape, device=generator.device).exponential_(generator=generator).to(logp.device)
+    # E = 0 would make a zero-probability token win (0 / 0 = nan is argmax's maximum); a no-op
+    # wherever E > 0, i.e. everywhere on the CPU, where E is never 0
+    race.clamp_(min=torch.finfo(race.dtype).tiny)
     tokens = (logp.exp() / race).argmax(dim=-1)  # (B,)
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
 

@@ -60,6 +60,7 @@ class TrainResult:
     metrics: pd.DataFrame  # metrics.parquet
     steps: pd.DataFrame  # steps.parquet: losses and per-phase timings
     rollouts: pd.DataFrame  # rollouts.parquet
+    device: str = "cpu"  # where it computed (config.device resolved), e.g. 'cuda:0'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,9 +71,11 @@ def step_rng(seed: int, step: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, step, stream])
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
+def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The sampler's generator for ``step``, on ``device`` (where the draws happen); the same seed
+    on another device gives another stream (CPU and CUDA generators are different algorithms)."""
     state = np.random.SeedSequence([seed, step, 1]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
+    return torch.Generator(device=device).manual_seed(int(state))
 
 
 def training_envs(world: World, n: int | None, seed: int) -> np.ndarray:
@@ -136,17 +139,22 @@ def train(
     """Run (or resume) RL as configured, writing the run directory ``out``.
 
     ``model``/``tokenizer``/``world`` override what the config would load (the Python API for
-    benchmarks and tests); the config is still what ``config.toml`` records. ``hooks`` are
+    benchmarks and tests); the config is still what ``config.toml`` records, and a given ``model``
+    is moved to ``config.device`` (in place, like the training itself). ``hooks`` are
     interventions called at the named points of :mod:`motivlab.rl.hooks`.
     """
     from motivlab.measure.monitors import build_monitor
+    from motivlab.rl.device import describe_device, resolve_device
     from motivlab.rl.report import finish_run
 
+    device = resolve_device(config.device)  # before anything is written: a missing GPU fails cleanly
     run = RunDir(out)
-    start_step = run.start(config_to_dict(config), config.seed, resume=resume)
+    start_step = run.start(config_to_dict(config), config.seed, resume=resume, canonical=_canonical)
+    run.note_device(describe_device(device, config.device))
     model_dir = None
     if model is None:
         model, tokenizer, model_dir = load_policy(config.model, config.seed, progress=config.run.progress)
+    model.to(device)  # before the reference copy and the optimiser, so both live there too
     world = world if world is not None else load_world(config.world, model_dir)
     check_vocabulary(world, tokenizer)
     algo, m = config.algorithm, config.measure
@@ -180,7 +188,7 @@ def train(
                 samples = sample(
                     model, tokenizer, texts, n_per_prompt=algo.group_size,
                     max_new_tokens=max_new_tokens, temperature=config.sampling.temperature,
-                    top_p=config.sampling.top_p, stop=world.stop, generator=step_generator(config.seed, step),
+                    top_p=config.sampling.top_p, stop=world.stop, generator=step_generator(config.seed, step, device),
                     batch_size=config.sampling.batch_size, chat_template=config.model.chat_template,
                 )  # B = P × group_size rollouts, prompt-major
             rollout_prompts = [prompts[i] for i in samples.prompt_index]
@@ -246,7 +254,15 @@ def train(
         tensorboard.close()
     tables = run.compact()
     finish_run(run, config, tables)
-    return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"])
+    return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device))
+
+
+def _canonical(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config.toml with today's defaults filled in, so that a run started before a field
+    existed (e.g. ``device``) still resumes under the same config."""
+    from motivlab.rl.config import build_config
+
+    return config_to_dict(build_config(saved))
 
 
 def _shaped(hooks: Sequence[TrainerHook], step: int, prompts: list[Any], completions: list[str],

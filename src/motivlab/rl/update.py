@@ -5,6 +5,11 @@ takes ``num_iterations`` optimiser steps on it. Each optimiser step accumulates 
 micro-batches whose losses are normalised by the *whole* batch (see
 :mod:`motivlab.rl.algorithms`), so micro-batching changes memory use, not the gradient.
 
+Devices: the sampled batch arrives on the CPU (:func:`motivlab.rl.sampling.sample`); the
+sampler's log-probs, advantages and masks are moved once to the model's device, and each
+micro-batch's ids are moved by :func:`motivlab.rl.algorithms.sequence_logprobs`. On a CPU model
+every move is a no-op, so CPU numbers do not depend on this.
+
 Rows whose contribution to the loss is exactly zero are not forwarded at all: GRPO rows with
 advantage 0 (a group whose rollouts all got the same reward) when there is no KL term, and
 rollouts rejection sampling did not keep. Early in a run on the organism most groups are
@@ -45,6 +50,10 @@ class UpdateStats:
     optimizer_steps: int = 0
     seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+
+
+def _device_of(model: Any) -> torch.device:
+    return next(model.parameters()).device
 
 
 def _micro_batches(rows: torch.Tensor, size: int | None) -> list[torch.Tensor]:
@@ -112,6 +121,8 @@ def grpo_update(
     mask = samples.completion_mask
     norm = Normaliser(len(samples), int(mask.sum()), max_new_tokens)
     rows = torch.arange(len(samples)) if algo.beta > 0 else torch.nonzero(advantages != 0).flatten()
+    device = _device_of(model)
+    old, adv, mask_d = samples.logprobs.to(device), advantages.to(device), mask.to(device)  # (B, T), (B,), (B, T)
     ref = None
     if algo.beta > 0:
         if ref_model is None:
@@ -121,14 +132,15 @@ def grpo_update(
                 sequence_logprobs(ref_model, samples.prompt_ids[mb], samples.prompt_mask[mb],
                                   samples.completion_ids[mb], mask[mb], temperature=temperature)
                 for mb in _micro_batches(rows, optim.micro_batch_size)
-            ])
-        ref_full = torch.zeros_like(samples.logprobs)
-        ref_full[rows] = ref
+            ]).to(device)
+        ref_full = torch.zeros_like(old)
+        ref_full[rows.to(device)] = ref
         ref = ref_full
 
     def loss_of(logprobs: torch.Tensor, mb: torch.Tensor) -> LossParts:
+        mb = mb.to(device)
         return grpo_loss(
-            logprobs, samples.logprobs[mb], advantages[mb], mask[mb], epsilon=algo.epsilon,
+            logprobs, old[mb], adv[mb], mask_d[mb], epsilon=algo.epsilon,
             epsilon_high=algo.epsilon_high if algo.epsilon_high is not None else algo.epsilon,
             beta=algo.beta, ref_logprobs=None if ref is None else ref[mb], aggregation=algo.loss_aggregation,
             norm=norm,
@@ -152,9 +164,12 @@ def rejection_update(
     rows = torch.nonzero(keep).flatten()
     mask = samples.completion_mask
     norm = Normaliser(len(rows), int(mask[rows].sum()), max_new_tokens)
+    device = _device_of(model)
+    keep_d, mask_d = keep.to(device), mask.to(device)  # (B,), (B, T)
 
     def loss_of(logprobs: torch.Tensor, mb: torch.Tensor) -> LossParts:
-        return rejection_loss(logprobs, keep[mb], mask[mb], aggregation=algo.loss_aggregation, norm=norm)
+        mb = mb.to(device)
+        return rejection_loss(logprobs, keep_d[mb], mask_d[mb], aggregation=algo.loss_aggregation, norm=norm)
 
     stats = _run_iterations(model, optimizer, samples, rows, algo.num_iterations, optim, loss_of, 1.0)
     stats.extra["kept"] = float(len(rows))
