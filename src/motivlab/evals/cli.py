@@ -40,6 +40,7 @@ def run_command(
     report_max_tokens: Annotated[int, typer.Option(help="token cap of self-report replies (breakdown: 2x)")] = 64,
     prefill: Annotated[bool | None, typer.Option("--prefill/--no-prefill", help="start report/choice/judge replies with the opening of the requested JSON (default: on for local models; endpoints cannot)")] = None,
     stop_after_json: Annotated[bool, typer.Option(help="local models: end a report/judge reply once its JSON closes")] = True,
+    structured: Annotated[bool, typer.Option(help="local models: hold prefilled replies to their JSON shape (grammar-constrained; the model writes reason and digits)")] = False,
     judge_max_tokens: Annotated[int, typer.Option(help="token cap of judge replies")] = 300,
     temperature: Annotated[float, typer.Option(help="sampling temperature of the model (0 = greedy)")] = 0.7,
     batch_size: Annotated[int, typer.Option(help="local models: conversations decoded together")] = 32,
@@ -57,7 +58,7 @@ def run_command(
     fields = {"measures": _split(measures), "conditions": _split(conditions)}
     cfg = EvalRunConfig(
         model=model, out=out, judge=judge, samples=samples, limit=limit, max_tokens=max_tokens,
-        report_max_tokens=report_max_tokens, prefill=prefill, stop_after_json=stop_after_json, judge_max_tokens=judge_max_tokens, temperature=temperature,
+        report_max_tokens=report_max_tokens, prefill=prefill, stop_after_json=stop_after_json, structured=structured, judge_max_tokens=judge_max_tokens, temperature=temperature,
         batch_size=batch_size, threads=threads, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
         api_key_env=api_key_env, seed=seed, **{k: v for k, v in fields.items() if v is not None},
     )

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from motivlab.evals import manipulations, prompts
 from motivlab.evals.backends import GenerationParams, Message
+from motivlab.evals.backends.structure import ReplyStructure
 from motivlab.evals.judge import auto_score, criteria_order, judge_messages, parse_judgement
 from motivlab.evals.parsing import parse_choice, parse_fields, parse_score
 from motivlab.evals.schema import PROTOCOL_VERSION
@@ -71,6 +72,7 @@ class Context:
     seed: int
     lookup: Callable[[str], dict[str, Any] | None]  # call key -> stored successful record
     prefill: frozenset[str] = frozenset()  # roles ("subject", "judge") whose replies start with a JSON prefill
+    structured: bool = False  # prefilled replies are also held to their JSON shape (backends/structure.py)
 
 
 @dataclass(frozen=True)
@@ -84,26 +86,36 @@ class Call:
     prompt_hash: str
     meta: dict[str, Any] = field(default_factory=dict)
     prefill: str = ""  # the reply's opening, sent as a trailing assistant message; prepended before parsing
+    structure: ReplyStructure | None = None  # the JSON shape the local backend holds the reply to
 
     def seed(self) -> int:
         """Per-call sampling seed derived from the key (stable across runs and resumes)."""
         return int.from_bytes(hashlib.sha256(f"{self.params.seed}|{self.key}".encode()).digest()[:4], "little")
 
 
+# the JSON shapes of the prefilled replies (used when the run is ``structured``)
+SCORE_SHAPE = ReplyStructure(("score",))
+BREAKDOWN_SHAPE = ReplyStructure(tuple(prompts.BREAKDOWN_FIELDS))
+CHOICE_SHAPE = ReplyStructure((), reason=False, low=1, high=2, free_after=True)
+
+
 def _make_call(step: str, role: Role, item: Item, ctx: Context, messages: list[Message], prefill: str = "",
-               **meta: Any) -> Call:
+               structure: ReplyStructure | None = None, **meta: Any) -> Call:
     params = ctx.params[step]
     prefill = prefill if role in ctx.prefill else ""
+    structure = structure if prefill and ctx.structured else None
     if prefill:
         messages = [*messages, {"role": "assistant", "content": prefill}]
     answerer = ctx.model if role == "subject" else ctx.judge
     settings: list[Any] = [answerer, messages, params.max_tokens, params.temperature, PROTOCOL_VERSION]
     if params.stop_after_json:  # only when set, so runs stored before this option keep their keys
         settings.append("stop_after_json")
+    if structure is not None:  # likewise: unstructured calls keep the keys they always had
+        settings.append(structure.describe())
     blob = json.dumps(settings, sort_keys=True)
     prompt_hash = hashlib.sha256(blob.encode()).hexdigest()[:16]
     key = "|".join([ctx.model, step, item.item_id, item.condition, str(item.sample), prompt_hash])
-    return Call(step, role, item, messages, params, key, prompt_hash, dict(meta), prefill)
+    return Call(step, role, item, messages, params, key, prompt_hash, dict(meta), prefill, structure)
 
 
 def _user(text: str) -> list[Message]:
@@ -117,14 +129,14 @@ def build_pre(item: Item, ctx: Context) -> Call | None:
     if item.kind != "single":
         return None
     text = prompts.PRE.format(task=manipulations.apply(item.condition, item.prompt))
-    return _make_call("pre", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL)
+    return _make_call("pre", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL, SCORE_SHAPE)
 
 
 def build_breakdown(item: Item, ctx: Context) -> Call | None:
     if item.kind != "single":
         return None
     text = prompts.BREAKDOWN.format(task=manipulations.apply(item.condition, item.prompt))
-    return _make_call("breakdown", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL)
+    return _make_call("breakdown", "subject", item, ctx, _user(text), prompts.REPORT_PREFILL, BREAKDOWN_SHAPE)
 
 
 def build_execution(item: Item, ctx: Context) -> Call | None:
@@ -147,7 +159,7 @@ def _follow_up(step: str, question: str) -> Callable[[Item, Context], Call | Non
             return None
         call, record = done
         messages = [*call.messages, {"role": "assistant", "content": record["reply"]}, {"role": "user", "content": question}]
-        return _make_call(step, "subject", item, ctx, messages, prompts.REPORT_PREFILL)
+        return _make_call(step, "subject", item, ctx, messages, prompts.REPORT_PREFILL, SCORE_SHAPE)
 
     return build
 
@@ -160,7 +172,8 @@ def build_judge(item: Item, ctx: Context) -> Call | None:
     order = criteria_order(ctx.seed, call.key)
     # the judge sees the original task, never the manipulation prefix
     return _make_call("judge", "judge", item, ctx, judge_messages(item.prompt, record["reply"], order),
-                      prompts.judge_prefill(order), criteria_order=order)
+                      prompts.judge_prefill(order), ReplyStructure(tuple(order[1:]), reason=False, low=1, high=7),
+                      criteria_order=order)
 
 
 def build_choice(item: Item, ctx: Context) -> Call | None:
@@ -168,7 +181,7 @@ def build_choice(item: Item, ctx: Context) -> Call | None:
         return None
     t1, t2 = manipulations.attach(item.condition, item.prompt, item.other_prompt, item.attached_to)
     return _make_call("choice", "subject", item, ctx, _user(prompts.CHOICE.format(task1=t1, task2=t2)),
-                      prompts.CHOICE_PREFILL)
+                      prompts.CHOICE_PREFILL, CHOICE_SHAPE)
 
 
 # --- rows: one function per step ----------------------------------------------------------------
@@ -255,7 +268,8 @@ def record_for(call: Call, ctx: Context, completion: Any) -> dict[str, Any]:
         "attached_to": it.attached_to, "answer": it.answer, "checker": it.checker, "prompt_hash": call.prompt_hash,
         "messages": call.messages, "max_tokens": call.params.max_tokens, "temperature": call.params.temperature,
         "seed": call.seed(), "reply": (call.prefill + completion.text) if completion.error is None else completion.text,
-        "prefill": call.prefill, "completion_tokens": completion.completion_tokens,
+        "prefill": call.prefill, "structure": call.structure.describe() if call.structure else "",
+        "completion_tokens": completion.completion_tokens,
         "prompt_tokens": completion.prompt_tokens, "finish_reason": completion.finish_reason,
         "error": completion.error, "seconds": round(completion.seconds, 4), **call.meta,
     }

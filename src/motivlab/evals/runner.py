@@ -54,6 +54,7 @@ class EvalRunConfig(BaseModel):
     report_max_tokens: int = Field(64, ge=1, le=32768, description="Token cap of the self-report replies (short JSON; breakdown gets 2x).")
     prefill: bool | None = Field(None, description="Start report, choice and judge replies with the opening of the requested JSON (e.g. '{\"reason\": \"'). None = on where the backend can (local models), off for OpenAI endpoints; True with an endpoint is an error.")
     stop_after_json: bool = Field(True, description="Local backend: end a self-report or judge reply as soon as its JSON object closes.")
+    structured: bool = Field(False, description="Local backend: hold prefilled replies to the requested JSON shape (grammar-constrained decoding: the model writes the reason and the digits, keys and separators are forced, numbers stay in range). Raises parse rates of small models; every reply then carries a number, so refusals show only in the reason. Needs the prefill.")
     judge_max_tokens: int = Field(300, ge=1, le=32768, description="Token cap of the judge's reply.")
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of the model (0 = greedy; then samples repeat).")
     judge_temperature: float = Field(0.0, ge=0, le=2, description="Judge temperature (0 = greedy, reproducible).")
@@ -156,6 +157,9 @@ def prefill_roles(cfg: EvalRunConfig, backends: dict[str, ChatBackend]) -> froze
     if cfg.prefill and "subject" not in able:
         raise MotivlabInputError(f"prefill=True needs a local model; {cfg.model!r} is served through an API that "
                                  "cannot start the assistant's reply (use --no-prefill)")
+    if cfg.structured and (cfg.prefill is False or "subject" not in able):
+        raise MotivlabInputError(f"structured=True needs a local model with the prefill on; {cfg.model!r} "
+                                 f"{'has the prefill off (--no-prefill)' if cfg.prefill is False else 'is served through an API'}")
     return frozenset(able) if cfg.prefill is not False else frozenset()
 
 
@@ -177,7 +181,9 @@ def _run_calls(calls: list[Call], backends: dict[str, ChatBackend], ctx: Context
     failed = 0
     for (role, step), group in groups.items():
         progress.update(bar, description=f"{step:<13}")
-        stream = backends[role].generate([c.messages for c in group], group[0].params, seeds=[c.seed() for c in group])
+        shapes = {"structures": [c.structure for c in group]} if any(c.structure for c in group) else {}
+        stream = backends[role].generate([c.messages for c in group], group[0].params, seeds=[c.seed() for c in group],
+                                         **shapes)
         for i, completion in stream:
             store.add(record_for(group[i], ctx, completion))
             failed += completion.error is not None
@@ -212,7 +218,7 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         pairs = load_choice_pairs() if pairs is None else pairs
     for spec in {cfg.model, cfg.judge or cfg.model}:
         _check_spec(spec)  # before anything is written: a typo should not leave a results folder
-    if cfg.prefill and backends is None and cfg.model.startswith("openai:"):
+    if (cfg.prefill or cfg.structured) and backends is None and cfg.model.startswith("openai:"):
         prefill_roles(cfg, {})  # raises the explanation before anything is written
     store = CallStore(cfg.out)
     options = cfg.model_dump(mode="json")
@@ -229,7 +235,8 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         if "judge" not in backends:
             backends["judge"] = backends["subject"] if judge_spec == cfg.model else make_backend(judge_spec, **options)
         roles = prefill_roles(cfg, backends)
-        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup, roles)
+        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup, roles,
+                      cfg.structured)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn()]
         with Progress(*columns, console=console, transient=False) as progress:

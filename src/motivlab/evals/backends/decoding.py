@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -64,7 +65,8 @@ def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator) -
     if temperature == 0.0:
         return logits.argmax(dim=-1)
     cdf = torch.softmax(logits / temperature, dim=-1).cumsum(dim=-1)  # (R, V)
-    u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]  # (R, 1)
+    # u in (0, total]: the first index whose cdf reaches u always has positive mass
+    u = (1.0 - torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device)) * cdf[:, -1:]  # (R, 1)
     return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[1] - 1)  # (R,)
 
 
@@ -88,11 +90,13 @@ def decode(
     pad_id: int,
     stop_rule: StopRule | None = None,
     stop_candidates: torch.Tensor | None = None,
+    grammar: Any = None,
 ) -> list[Decoded]:
     """Reply to every prompt (token-id lists, unpadded) in one batch; see the module docstring.
 
     ``stop_candidates`` (V,) bool marks the tokens after which ``stop_rule`` is asked (None: after
-    every token).
+    every token). ``grammar`` (a :class:`~motivlab.evals.backends.structure.Grammar`, rows indexed
+    like ``prompts``) restricts and forces tokens per row.
     """
     from transformers import StaticCache
 
@@ -130,14 +134,23 @@ def decode(
     live = torch.arange(len(prompts), device=device)  # (R,) prompt index of each row still decoding
     eos = set(int(e) for e in eos_ids)
     for step in range(max_new_tokens):
+        if grammar is not None:
+            allowed, forced = grammar.allowed_and_forced(live.tolist())  # (R, V), R x (token | None)
+            logits = logits.masked_fill(~allowed.to(device), float("-inf"))
         tokens = draw(logits, temperature, generator)  # (R,)
         keep = []
         for j, (row, token) in enumerate(zip(live.tolist(), tokens.tolist(), strict=True)):
-            reply = replies[row]
-            if token in eos:
+            reply, finished = replies[row], False
+            if grammar is not None:
+                token, finished = grammar.advance(row, token if forced[j] is None else forced[j])
+                tokens[j] = token  # the token fed next step: a forced one replaces what was drawn
+            if token in eos and not finished:
                 reply.finish_reason = "stop"
                 continue
             reply.tokens.append(token)
+            if finished:
+                reply.finish_reason = "stop"
+                continue
             asked = stop_rule is not None and (stop_candidates is None or bool(stop_candidates[token]))
             if asked and stop_rule(row, reply.tokens):
                 reply.finish_reason = "stop"

@@ -35,6 +35,7 @@ from motivlab.evals.backends import (
     json_object_end,
     split_prefill,
 )
+from motivlab.evals.backends.structure import Grammar, ReplyStructure, TokenClasses
 
 
 def _plain_template(messages: Sequence[Message]) -> str:
@@ -69,6 +70,7 @@ class LocalBackend:
         self.stats = Throughput()
         self._eos_ids = self._stop_ids()
         self._brace_table: Any = None
+        self._classes: TokenClasses | None = None
 
     def _stop_ids(self) -> list[int]:
         ids = {self.tokenizer.eos_token_id}
@@ -90,9 +92,13 @@ class LocalBackend:
         return text + prefill
 
     def generate(
-        self, conversations: Sequence[Sequence[Message]], params: GenerationParams, *, seeds: Sequence[int] | None = None
+        self, conversations: Sequence[Sequence[Message]], params: GenerationParams, *, seeds: Sequence[int] | None = None,
+        structures: Sequence[ReplyStructure | None] | None = None,
     ) -> Iterator[tuple[int, Completion]]:
+        """``structures`` (one per conversation, or None): the JSON each reply must take after its
+        prefill (grammar-constrained decoding, ``backends/structure.py``)."""
         texts = [self.render(c) for c in conversations]
+        structures = list(structures) if structures is not None else [None] * len(texts)
         prefills = [split_prefill(c)[1] for c in conversations]
         seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
         lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
@@ -100,11 +106,12 @@ class LocalBackend:
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             results = self._generate_batch([texts[i] for i in chunk], params, [seeds[i] for i in chunk],
-                                           [prefills[i] for i in chunk])
+                                           [prefills[i] for i in chunk], [structures[i] for i in chunk])
             yield from zip(chunk, results, strict=True)
 
     def _generate_batch(self, texts: list[str], params: GenerationParams, seeds: list[int],
-                        prefills: list[str] | None = None) -> list[Completion]:
+                        prefills: list[str] | None = None,
+                        structures: list[ReplyStructure | None] | None = None) -> list[Completion]:
         import torch
 
         from motivlab.evals.backends.decoding import decode
@@ -117,11 +124,15 @@ class LocalBackend:
         if params.stop_after_json:
             def stop_rule(row: int, tokens: list[int]) -> bool:  # the reply's JSON object just closed
                 return json_object_end(prefills[row] + self.tokenizer.decode(tokens)) is not None
+        grammar = None
+        if structures is not None and any(s is not None for s in structures):
+            grammar = Grammar(self._token_classes(), list(structures))
         t0 = time.perf_counter()
         replies = decode(
-            self.model, prompts, max_new_tokens=params.max_tokens, temperature=params.temperature,
+            self.model, prompts, temperature=params.temperature,
+            max_new_tokens=params.max_tokens if grammar is None else max(params.max_tokens, grammar.tokens_needed()),
             generator=generator, eos_ids=self._eos_ids, pad_id=self.tokenizer.pad_token_id,
-            stop_rule=stop_rule, stop_candidates=self._closing_brace_tokens(),
+            stop_rule=stop_rule, stop_candidates=self._closing_brace_tokens(), grammar=grammar,
         )
         seconds = time.perf_counter() - t0
         completions = [
@@ -134,6 +145,11 @@ class LocalBackend:
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
         self.stats.seconds += seconds
         return completions
+
+    def _token_classes(self) -> TokenClasses:
+        if self._classes is None:
+            self._classes = TokenClasses(self.tokenizer, int(self.model.get_output_embeddings().weight.shape[0]))
+        return self._classes
 
     def _closing_brace_tokens(self) -> Any:
         """(V,) bool: tokens whose text contains '}' — only those can close a JSON reply."""
