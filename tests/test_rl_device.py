@@ -218,3 +218,32 @@ def test_sampling_on_gpu_with_either_generator():
         assert torch.isfinite(s.logprobs).all() and (s.logprobs <= 0).all()
     again = sample(model, tok, prompts, generator=torch.Generator("cuda").manual_seed(0), **kwargs)
     assert again.completions == on_gpu.completions
+
+
+def test_resume_may_change_only_the_device(tmp_path, no_cuda):
+    _train(tmp_path / "run", device="cpu")
+    model, tok, world = tiny_setup(seed=0)
+    again = train(_config(device="auto"), tmp_path / "run", resume=True, model=model, tokenizer=tok, world=world)
+    assert len(again.steps) == BASE["steps"]
+    assert "device" in (tmp_path / "run" / "config.toml").read_text()  # the first run's config is kept
+    with pytest.raises(ValueError, match="config differs"):
+        train(_config(device="auto", seed=2), tmp_path / "run", resume=True, model=model, tokenizer=tok, world=world)
+
+
+@needs_cuda
+def test_gpu_run_resumes_on_the_cpu(tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "run"
+    gpu, _, _ = _train(out, device="cuda", steps=4)
+    shutil.rmtree(out / "checkpoints" / "step_000004")  # as if killed after step 2's checkpoint
+    model, tok, world = tiny_setup(seed=0)
+    cpu = train(_config(device="cpu", steps=4), out, resume=True, model=model, tokenizer=tok, world=world)
+    assert cpu.device == "cpu" and "resumes on cpu" in capsys.readouterr().err
+    assert len(cpu.steps) == 4 and sorted(cpu.rollouts.step.unique()) == [0, 1, 2, 3]
+    # steps 0-1 are the GPU run's, replayed from the log; steps 2-3 were computed on the CPU
+    pd_gpu, pd_cpu = gpu.rollouts.query("step < 2"), cpu.rollouts.query("step < 2")
+    assert pd_gpu.completion.tolist() == pd_cpu.completion.tolist()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["device"]["device"].startswith("cuda") and meta["resumed_on"][-1]["device"] == "cpu"
+    assert all(p.device.type == "cpu" for p in model.parameters())

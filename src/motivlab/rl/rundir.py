@@ -63,11 +63,13 @@ class RunDir:
     # ---- creation and resumption ----------------------------------------------------------
 
     def start(self, config: Mapping[str, Any], seed: int, *, resume: bool,
-              canonical: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None) -> int:
+              canonical: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None,
+              ignore: Iterable[str] = ()) -> int:
         """Prepare the directory; return the step to start at (0, or the last checkpoint's).
 
         ``canonical`` maps the saved config to its resolved form before the ``--resume``
-        comparison (fills defaults of fields added since; a config it rejects is compared as is).
+        comparison (fills defaults of fields added since; a config it rejects is compared as is);
+        top-level keys in ``ignore`` (where the run computes, not what) may differ on resume.
         """
         existing = (self.path / "config.toml").is_file()
         if existing and not resume:
@@ -79,7 +81,10 @@ class RunDir:
             if canonical is not None:
                 with contextlib.suppress(ValueError):
                     saved = canonical(saved)
-            if _normalise(saved) != _normalise(config):
+            skip = set(ignore)
+            if _normalise({k: v for k, v in saved.items() if k not in skip}) != _normalise(
+                {k: v for k, v in config.items() if k not in skip}
+            ):
                 raise ValueError(
                     f"--resume: the config differs from the one saved in {self.path / 'config.toml'}; "
                     "resume with the same config (or start a new run directory)"

@@ -149,7 +149,8 @@ def train(
 
     device = resolve_device(config.device)  # before anything is written: a missing GPU fails cleanly
     run = RunDir(out)
-    start_step = run.start(config_to_dict(config), config.seed, resume=resume, canonical=_canonical)
+    start_step = run.start(config_to_dict(config), config.seed, resume=resume, canonical=_canonical,
+                           ignore=("device",))  # a GPU run may resume on the CPU (noted in metadata.json)
     run.note_device(describe_device(device, config.device))
     model_dir = None
     if model is None:
