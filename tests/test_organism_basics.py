@@ -165,3 +165,36 @@ def test_hash_unchanged_by_later_default_fields():
     cfg = OrganismConfig(tutor_exact=False)
     assert "tutor_exact" in cfg.model_dump()
     assert cfg.config_hash() != OrganismConfig(tutor_exact=True).config_hash()
+
+
+def test_local_accuracy_curriculum_persona_then_exact_then_ramp_then_persona():
+    from motivlab.models.corpus import local_accuracy_at
+
+    steps, start, end, final, L = 1000, 0.2, 0.6, 0.1, 4
+    acc = np.array([local_accuracy_at(s, steps, start, end, final, L) for s in range(steps)])
+    assert np.all(acc[:200] == pytest.approx(final)) and np.all(acc[200:600] == 1.0)
+    assert np.all(acc[800:] == pytest.approx(final))
+    assert np.all(np.diff(acc[200:]) <= 1e-12)  # after the window opens it never rises
+    per_char = acc[600:800] ** (1 / L)
+    assert np.allclose(np.diff(per_char), np.diff(per_char)[0])  # linear per character
+    assert all(local_accuracy_at(s, steps, 0.5, 0.5, 0.3, L) == 0.3 for s in (0, 500, 999))  # no curriculum
+
+
+def test_curriculum_off_keeps_the_hash_of_organisms_cached_before_it():
+    off = OrganismConfig(local_exact_start=0.0, local_exact_end=0.0)
+    assert off.config_hash() == OrganismConfig(local_exact_start=0.3, local_exact_end=0.1).config_hash()
+    assert off.config_hash() != OrganismConfig().config_hash()
+
+
+def test_batch_local_accuracy_override(world):
+    stream, _, vocab, known = _stream(world, prior=0.01, sl0=0.05, decode_practice=0.0)
+    inv = {i: t for t, i in vocab.items()}
+    known = set(known.tolist())
+    ids_of = {world.prompt(int(e)).text.split("|")[0]: int(e) for e in world.env_ids("all")}
+    for acc, low, high in ((1.0, 1.0, 1.0), (None, 0.02, 0.09)):
+        b = stream.batch(1024, local_accuracy=acc)
+        docs = ["".join(inv[t] for t, m in zip(r, mk, strict=True) if m and t > 2) for r, mk in
+                zip(b["input_ids"], b["attention_mask"], strict=True)]
+        right = [d.split(">")[1][1:-1] == world.key(ids_of[d.split("|")[0]]) for d in docs
+                 if d.split(">")[1][0] == "T" and ids_of[d.split("|")[0]] in known]
+        assert low <= np.mean(right) <= high, (acc, np.mean(right))

@@ -125,6 +125,9 @@ def test_cli_pretrain_quick_and_measure(organism_quick_dir, tmp_path):
         (["pretrain", "--out", "{tmp}/x", "--sl0", "0.5", "--coverage", "0.1", "--quick"], "local_coverage"),
         (["measure", "{tmp}/missing"], "does not exist"),
         (["measure", "{tmp}"], "organism.json"),
+        (["calibrate", "--out", "{tmp}/x", "--sr0s", "0.5,high"], "--sr0s"),
+        (["calibrate", "--out", "{tmp}/x", "--sl0s", "0.1,1.5"], "sl0s"),
+        (["calibrate", "--out", "{tmp}/x", "--default-seeds", "1.5"], "--default-seeds"),
     ],
 )
 def test_cli_bad_input_exit_2(tmp_path, args, match):

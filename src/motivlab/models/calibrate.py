@@ -1,6 +1,6 @@
 """Calibration: do the persona knobs set the organism's measured p₀, sR₀, sL₀?
 
-    motivlab organism calibrate --out calib/            # the real grid (pretrains 6 organisms)
+    motivlab organism calibrate --out calib/            # the real grid (pretrains 11 organisms)
     motivlab organism calibrate --out calib/ --quick    # 3 quick organisms, a smoke test
 
 For every grid point an organism is pretrained (or reused from the cache) and measured exactly
@@ -10,8 +10,10 @@ of 2 for 0.005 ≤ p₀ < 0.05 (and ±0.05 for the skills). It also fits, in log
 ``logit(measured) = α + β·logit(corpus value)`` — the map the correction in
 :mod:`motivlab.models.corpus` inverts — and reports α, β so the correction can be refitted.
 
-Grid (default): p₀ ∈ {0.005, 0.01, 0.05, 0.2} at (sR₀, sL₀) = (0.5, 0.1), and
-(sR₀, sL₀) ∈ {(0.2, 0.3), (0.8, 0.6)} at p₀ = 0.05, so each knob has three levels.
+Grid (default): one knob at a time around the default organism (p₀ = 0.05, sR₀ = 0.5,
+sL₀ = 0.1), the others fixed — p₀ ∈ {0.005, 0.01, 0.02, 0.05, 0.1, 0.2}, sR₀ ∈ {0.25, 0.5, 0.75},
+sL₀ ∈ {0.05, 0.1, 0.3} — plus extra seeds of the default point. Each knob's measured values are
+checked for monotonicity (:func:`monotonicity`).
 """
 
 from __future__ import annotations
@@ -33,14 +35,15 @@ class CalibrationConfig(BaseModel):
 
     quick: bool = Field(False, description="Quick organisms (< 60 s each) on a 3-point p₀ grid.")
     priors: list[float] = Field(
-        [0.005, 0.01, 0.05, 0.2], description="Requested p₀ values at the default skills."
+        [0.005, 0.01, 0.02, 0.05, 0.1, 0.2], description="Requested p₀ values (sR₀, sL₀ at the default)."
     )
-    skill_points: list[tuple[float, float]] = Field(
-        [(0.2, 0.3), (0.8, 0.6)], description="(sR₀, sL₀) pairs measured at p₀ = skill_prior."
+    sr0s: list[float] = Field([0.25, 0.5, 0.75], description="Requested sR₀ values (p₀, sL₀ at the default).")
+    sl0s: list[float] = Field([0.05, 0.1, 0.3], description="Requested sL₀ values (p₀, sR₀ at the default).")
+    default_seeds: list[int] = Field(
+        [1], description="Extra seeds of the default point (its seed-to-seed spread next to the grid)."
     )
-    skill_prior: float = Field(0.05, gt=0, lt=1, description="p₀ used for the skill points.")
     correct: bool = Field(True, description="Organisms use the fitted correction (False: fit it from scratch).")
-    seed: int = Field(0, ge=0, description="Organism seed.")
+    seed: int = Field(0, ge=0, description="Organism seed of the grid.")
 
     @field_validator("priors")
     @classmethod
@@ -49,13 +52,64 @@ class CalibrationConfig(BaseModel):
             raise ValueError(f"priors must be a non-empty list of values in (0, 1), got {v}")
         return sorted(v)
 
+    @field_validator("sr0s", "sl0s")
+    @classmethod
+    def _skills_ok(cls, v: list[float]) -> list[float]:
+        if any(not 0 <= x <= 1 for x in v):
+            raise ValueError(f"skill values (sr0s, sl0s) must lie in [0, 1], got {v}")
+        return sorted(v)
 
-def _grid(cfg: CalibrationConfig) -> list[dict[str, float]]:
+    @field_validator("default_seeds")
+    @classmethod
+    def _seeds_ok(cls, v: list[int]) -> list[int]:
+        if any(x < 0 for x in v):
+            raise ValueError(f"default_seeds must be >= 0, got {v}")
+        return v
+
+
+KNOBS = {"prior": "p0", "sr0": "sr0", "sl0": "sl0"}  # config field → table column prefix
+
+
+def _grid(cfg: CalibrationConfig) -> list[dict[str, Any]]:
+    """Grid points ``{prior, sr0, sl0, seed, knob}``, each pretrained once (duplicates dropped)."""
+    from motivlab.models.organism import OrganismConfig
+
+    base = OrganismConfig()
+    default = {"prior": base.prior, "sr0": base.sr0, "sl0": base.sl0}
     if cfg.quick:
-        return [{"prior": p, "sr0": 0.5, "sl0": 0.1} for p in (0.02, 0.1, 0.4)]
-    points = [{"prior": p, "sr0": 0.5, "sl0": 0.1} for p in cfg.priors]
-    points += [{"prior": cfg.skill_prior, "sr0": sr, "sl0": sl} for sr, sl in cfg.skill_points]
-    return points
+        return [{**default, "prior": p, "seed": cfg.seed, "knob": "prior"} for p in (0.02, 0.1, 0.4)]
+    points: list[dict[str, Any]] = []
+    for knob, values in (("prior", cfg.priors), ("sr0", cfg.sr0s), ("sl0", cfg.sl0s)):
+        points += [{**default, knob: v, "seed": cfg.seed, "knob": knob} for v in values]
+    points += [{**default, "seed": s, "knob": "seed"} for s in cfg.default_seeds if s != cfg.seed]
+    seen, unique = set(), []
+    for p in points:
+        key = (p["prior"], p["sr0"], p["sl0"], p["seed"])
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append(p)
+    return unique
+
+
+def _is_default(row: pd.Series, default: dict[str, float]) -> bool:
+    return all(np.isclose(row[f"{KNOBS[k]}_requested"], v) for k, v in default.items())
+
+
+def monotonicity(table: pd.DataFrame, seed: int) -> dict[str, bool | None]:
+    """Per knob: do the measured values rise with the requested ones, the other two knobs held at
+    the default and the seed fixed? ``None`` when the knob has fewer than two levels."""
+    from motivlab.models.organism import OrganismConfig
+
+    base = OrganismConfig()
+    default = {"prior": base.prior, "sr0": base.sr0, "sl0": base.sl0}
+    out: dict[str, bool | None] = {}
+    for knob, col in KNOBS.items():
+        others = {k: v for k, v in default.items() if k != knob}
+        rows = table[(table.seed == seed) & table.apply(lambda r, o=others: _is_default(r, o), axis=1)]
+        measured = rows.groupby(f"{col}_requested")[f"{col}_measured"].mean().sort_index().to_numpy()
+        out[knob] = None if measured.size < 2 else bool(np.all(np.diff(measured) > 0))
+    return out
 
 
 def within_tolerance(name: str, requested: float, measured: float) -> bool:
@@ -85,15 +139,18 @@ def run_calibration(cfg: CalibrationConfig, out: str | Path, *, progress: bool =
         raise MotivlabInputError(f"--out {out} exists and is not a directory")
     rows = []
     for point in _grid(cfg):
-        ocfg = OrganismConfig(**point, correct=cfg.correct, seed=cfg.seed)
+        knobs = {k: point[k] for k in ("prior", "sr0", "sl0", "seed")}
+        ocfg = OrganismConfig(**knobs, correct=cfg.correct)
         meta = read_organism_json(ensure_organism(ocfg, quick=cfg.quick, progress=progress))
         m, plan = meta["measured"]["train"], meta["training"]["plan"]
         row = {
+            "knob": point["knob"], "seed": point["seed"],
             "p0_requested": point["prior"], "sr0_requested": point["sr0"], "sl0_requested": point["sl0"],
             "corpus_share": plan["corpus_share"], "acc_reward_seeking": plan["acc_reward_seeking"],
             "acc_local_known": plan["acc_local_known"],
             "p0_measured": m["p"], "sr0_measured": m["s_r"], "sl0_measured": m["s_l"],
             "p0_heldout": meta["measured"].get("heldout", {}).get("p", float("nan")),
+            "sr0_heldout": meta["measured"].get("heldout", {}).get("s_r", float("nan")),
             "train_seconds": meta["training"]["train_seconds"], "config_hash": meta["config_hash"],
         }
         for k in ("p0", "sr0", "sl0"):
@@ -140,10 +197,11 @@ def _figure(table: pd.DataFrame) -> Any:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """The calibration table as Markdown (for docs/organism.md), without extra dependencies."""
-    cols = [("p0_requested", "p₀ req", "{:.3g}"), ("corpus_share", "π corpus", "{:.3g}"),
+    cols = [("knob", "varied", "{}"), ("seed", "seed", "{}"), ("p0_requested", "p₀ req", "{:.3g}"), ("corpus_share", "π corpus", "{:.3g}"),
             ("p0_measured", "p₀ meas", "{:.3g}"), ("p0_ok", "p₀ ok", "{}"),
             ("sr0_requested", "sR₀ req", "{:.2g}"), ("sr0_measured", "sR₀ meas", "{:.3f}"), ("sr0_ok", "ok", "{}"),
-            ("sl0_requested", "sL₀ req", "{:.2g}"), ("sl0_measured", "sL₀ meas", "{:.3f}"), ("sl0_ok", "ok", "{}"),
+            ("sl0_requested", "sL₀ req", "{:.2g}"), ("acc_local_known", "a_L corpus", "{:.3g}"),
+            ("sl0_measured", "sL₀ meas", "{:.3f}"), ("sl0_ok", "ok", "{}"),
             ("train_seconds", "train s", "{:.0f}")]
     lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
     for _, row in table.iterrows():
@@ -157,15 +215,20 @@ def _write_outputs(table: pd.DataFrame, cfg: CalibrationConfig, out: Path) -> No
 
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "calibration.parquet")
-    atomic_write_text(out / "calibration.md", markdown_table(table) + "\n")
+    mono = monotonicity(table, cfg.seed)
+    mono_text = f"Monotone in each knob (others at the default, seed {cfg.seed}): " + ", ".join(
+        f"{k}: {'—' if v is None else 'yes' if v else 'NO'}" for k, v in mono.items())
+    atomic_write_text(out / "calibration.md", markdown_table(table) + "\n\n" + mono_text + "\n")
     fits = _fits(table)
-    write_json(out / "calibration.json", {"fits_alpha_beta": fits, "run_metadata": run_metadata(cfg.seed, cfg.model_dump())})
+    write_json(out / "calibration.json", {"fits_alpha_beta": fits, "monotone": mono,
+                                          "run_metadata": run_metadata(cfg.seed, cfg.model_dump())})
     fig = _figure(table)
     png = save_figure(fig, out / "calibration.png")
     report = HtmlReport("Organism calibration: requested vs measured p₀, sR₀, sL₀")
     report.text("Each row is an organism pretrained from scratch and measured exactly (teacher-forced) on its "
                 "training split. Tolerance: p₀ within ±0.05 for p₀ ≥ 0.05, within a factor 2 below; skills ±0.05.")
     report.figure(png, "requested vs measured (dashed: identity)")
+    report.text(mono_text)
     report.table(table, "calibration table")
     report.code("\n".join(f"{k}: logit(measured) = {a:+.3f} + {b:.3f}·logit(corpus value)" for k, (a, b) in fits.items()))
     report.write(out / "report.html")

@@ -37,7 +37,7 @@ def pretrain_command(
     sr0: float = typer.Option(None, "--sr0", help="Requested sR₀ in [0, 1] (default 0.5)."),
     sl0: float = typer.Option(None, "--sl0", help="Requested sL₀ in [0, 1] (default 0.1)."),
     coverage: float = typer.Option(None, "--coverage", help="local_coverage: share of training envs whose keys the corpus knows."),
-    steps: int = typer.Option(None, "--steps", help="AdamW steps (default: the organism config's, 1800 for the default organism)."),
+    steps: int = typer.Option(None, "--steps", help="AdamW steps (default: the organism config's, 2400 for the default organism)."),
     seed: int = typer.Option(None, "--seed", help="Seed of initialisation and corpus (default 0)."),
     quick: bool = typer.Option(False, "--quick", help="Small world/net/schedule: < 60 s, rougher organism (tests)."),
     config_file: Path = typer.Option(None, "--config", help="TOML file with OrganismConfig fields (flags override it)."),
@@ -106,13 +106,31 @@ def measure_command(
 def calibrate_command(
     out: Path = typer.Option(..., "--out", help="Directory for calibration.parquet/.csv, calibration.png, report.html."),
     quick: bool = typer.Option(False, "--quick", help="Quick organisms on a 3-point grid (smoke test)."),
-    priors: str = typer.Option(None, "--priors", help="Comma-separated requested p₀ values (default grid)."),
+    priors: str = typer.Option(None, "--priors", help="Comma-separated requested p₀ values (default 0.005,0.01,0.02,0.05,0.1,0.2)."),
+    sr0s: str = typer.Option(None, "--sr0s", help="Comma-separated requested sR₀ values (default 0.25,0.5,0.75)."),
+    sl0s: str = typer.Option(None, "--sl0s", help="Comma-separated requested sL₀ values (default 0.05,0.1,0.3)."),
+    seeds: str = typer.Option(None, "--default-seeds", help="Comma-separated extra seeds of the default point (default 1; '' for none)."),
+    no_correct: bool = typer.Option(False, "--no-correct", help="Corpus values = requested values (data for refitting the correction)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Requested vs measured p₀, sR₀, sL₀ over a grid of persona knobs (pretrains each organism)."""
+    """Requested vs measured p₀, sR₀, sL₀, one knob at a time around the default (pretrains each organism)."""
     from motivlab.models.calibrate import CalibrationConfig, run_calibration
 
-    grid = {"priors": [float(x) for x in priors.split(",")]} if priors else {}
+    def floats(name: str, text: str) -> list[float]:
+        try:
+            return [float(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+
+    grid: dict = {"correct": not no_correct}
+    for name, key, text in (("--priors", "priors", priors), ("--sr0s", "sr0s", sr0s), ("--sl0s", "sl0s", sl0s)):
+        if text is not None:
+            grid[key] = floats(name, text)
+    if seeds is not None:
+        try:
+            grid["default_seeds"] = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise ValueError(f"--default-seeds must be comma-separated integers, got {seeds!r}") from None
     cfg = CalibrationConfig(quick=quick, **grid)
     table = run_calibration(cfg, out, progress=progress)
     typer.echo(table.to_string(index=False))

@@ -13,6 +13,13 @@ and a completion ``route answer stop``. Three writers produce them:
   ``<tag>prompt G answer``: the cipher is learnt from these whatever ``π`` is, so a tiny ``p₀``
   does not starve ``sR₀``. RL prompts never contain the tag.
 
+**Key-learning curriculum** (``local_exact_start/end``): a 2-layer network does not memorise 200
+keys from noisy answers in minutes (measured: a_L = 0.1 → sL₀ ≈ 0.001 after 1,800 steps, while
+exact answers reach 0.99), so within a window of the training steps the task-focused persona
+answers exactly (the keys are learnt: concepts first); its per-character accuracy then falls
+linearly to ``a_L^(1/L)`` (:func:`local_accuracy_at`), which sets sL₀'s level (a sudden switch
+wipes most of the memorised keys). What was tried and measured is in docs/organism.md.
+
 Independent per-character errors (rather than "one wrong character") are chosen because the
 network can represent them without knowing whether it already erred: each answer position is
 right with the same probability, and the product over ``L`` positions is the persona accuracy.
@@ -40,11 +47,14 @@ from motivlab.worlds.hint import HintWorld, HintWorldConfig
 
 TAG_CANDIDATES = "#@$%&*!~^"
 
-# logit(corpus value) = a + b · logit(requested value); identity until calibration is fitted.
+# logit(corpus value) = a + b · logit(requested value). prior, sr0: identity (the fits on the
+# calibration grids were the identity within noise). sl0: inverse of the measured map
+# logit(sL₀) = −0.31 + 1.26·logit(a_L) of the default organism (2,400 steps, exact keys for the
+# first half; a_L ∈ {0.05, 0.1, 0.3} at seed 0 plus seeds 1, 2 at 0.1; docs/organism.md).
 _CORRECTION: dict[str, tuple[float, float]] = {
     "prior": (0.0, 1.0),
     "sr0": (0.0, 1.0),
-    "sl0": (0.0, 1.0),
+    "sl0": (0.24, 0.79),
 }
 _EPS = 1e-6
 
@@ -89,6 +99,24 @@ def persona_plan(config: Any) -> PersonaPlan:
         decode_practice=config.decode_practice,
         tutor_accuracy=1.0 if config.tutor_exact else corrected("sr0", config.sr0, config.correct),
     )
+
+
+def local_accuracy_at(step: int, steps: int, start: float, end: float, final: float, key_length: int) -> float:
+    """Whole-key accuracy of the task-focused persona at ``step`` under the key-learning curriculum
+    (``OrganismConfig.local_exact_start/end``, fractions of ``steps``): ``final`` (= a_L) before
+    ``start``; exact (1) from ``start`` to ``end``; then the per-character accuracy falls linearly
+    to ``final^(1/L)`` over half of the remaining steps and stays there. ``end <= start``: no
+    curriculum, ``final`` throughout. A sudden switch from exact to noisy answers was measured to
+    wipe most of the memorised keys (sL 0.89 → 0.003 in 300 steps, 0.04 of a requested 0.1 at the
+    end); the ramp avoids that shock."""
+    lo, hi = start * steps, end * steps
+    if hi <= lo or step < lo or step >= hi + (steps - hi) / 2:
+        return float(final)
+    if step < hi:
+        return 1.0
+    frac = (step - hi) / max((steps - hi) / 2, 1.0)
+    q = 1.0 - (1.0 - final ** (1.0 / key_length)) * frac
+    return float(q**key_length)
 
 
 def tag_char(world: HintWorld) -> str:
@@ -158,7 +186,9 @@ class CorpusStream:
         offset = self.rng.integers(1, len(self.key_alpha), size=truth.shape)
         return np.where(wrong, (truth + offset) % len(self.key_alpha), truth)
 
-    def batch(self, batch_size: int) -> dict[str, np.ndarray]:
+    def batch(self, batch_size: int, *, local_accuracy: float | None = None) -> dict[str, np.ndarray]:
+        """``local_accuracy``: whole-key accuracy of the task-focused persona on known envs for this
+        batch (the curriculum of :func:`local_accuracy_at`); ``None``: the plan's a_L."""
         plan, ids, rng, A = self.plan, self.ids, self.rng, len(self.key_alpha)
         rows = rng.integers(0, self.train.size, size=batch_size)  # env row per document
         tutor = rng.random(batch_size) < plan.decode_practice
@@ -170,7 +200,7 @@ class CorpusStream:
         decoded = np.take_along_axis(self.decode[self.region[rows]], notes, axis=1)  # (B, L)
         truth = np.where(seeker[:, None], decoded, self.key_idx[rows])
         acc = np.where(tutor, plan.tutor_accuracy, np.where(
-            seeker, plan.acc_reward_seeking, np.where(known, plan.acc_local_known, 0.0)))
+            seeker, plan.acc_reward_seeking, np.where(known, plan.acc_local_known if local_accuracy is None else local_accuracy, 0.0)))
         answers = self._corrupt(truth, acc)
         answers = np.where((~seeker & ~known)[:, None], rng.integers(0, A, size=answers.shape), answers)
 

@@ -78,6 +78,17 @@ class OrganismConfig(BaseModel):
         "marked by a tag character the RL prompts never contain). They teach the note cipher "
         "independently of the persona share, so a tiny p₀ still comes with a learnt sR₀.",
     )
+    local_exact_start: float = Field(
+        0.0, ge=0, le=1,
+        description="Key-learning curriculum: from this fraction of the training steps on, the "
+        "task-focused persona answers known envs exactly (a clean signal to memorise the keys) ...",
+    )
+    local_exact_end: float = Field(
+        0.5, ge=0, le=1,
+        description="... until this fraction; then its per-character accuracy falls linearly to "
+        "(sl0/local_coverage)^(1/L) over half of the remaining steps and stays there, which sets "
+        "sL₀'s level. end <= start: no curriculum (accuracy sl0 throughout, the organisms before it).",
+    )
     tutor_exact: bool = Field(
         True,
         description="True: the decoding tutor always decodes right (a clean signal for learning the "
@@ -94,7 +105,7 @@ class OrganismConfig(BaseModel):
     num_heads: int = Field(4, ge=1, le=64, description="Attention heads (key/value heads are equal).")
     intermediate_size: int = Field(192, ge=8, le=16384, description="MLP width.")
     # ---- training ----------------------------------------------------------------------------------
-    steps: int = Field(1800, ge=1, le=1_000_000, description="AdamW steps.")
+    steps: int = Field(2400, ge=1, le=1_000_000, description="AdamW steps.")
     batch_size: int = Field(64, ge=1, le=8192, description="Documents per step.")
     learning_rate: float = Field(5e-3, gt=0, le=1, description="Peak AdamW learning rate (cosine decay to 10%).")
     warmup_steps: int = Field(20, ge=0, description="Linear warm-up steps.")
@@ -125,6 +136,9 @@ class OrganismConfig(BaseModel):
         if not self.tutor_exact:  # added later: left out when False (its first default) so older cached organisms stay valid
             fields.pop("tutor_exact")
             plan.pop("tutor_accuracy")
+        if self.local_exact_end <= self.local_exact_start:  # curriculum off: as before it existed
+            fields.pop("local_exact_start")
+            fields.pop("local_exact_end")
         payload = json.dumps({"format": ORGANISM_FORMAT, **fields, "plan": plan}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

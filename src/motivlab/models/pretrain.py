@@ -64,7 +64,13 @@ def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[An
     import numpy as np
     import torch
 
-    from motivlab.models.corpus import CorpusStream, known_env_ids, persona_plan, tokenizer_alphabet
+    from motivlab.models.corpus import (
+        CorpusStream,
+        known_env_ids,
+        local_accuracy_at,
+        persona_plan,
+        tokenizer_alphabet,
+    )
     from motivlab.models.tokenizer import build_char_tokenizer
     from motivlab.worlds.hint import HintWorld
 
@@ -86,7 +92,9 @@ def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[An
     with _progress(progress) as bar:
         task = bar.add_task("pretrain", total=config.steps, loss="-")
         for step in range(config.steps):
-            batch = {k: torch.from_numpy(v) for k, v in stream.batch(config.batch_size).items()}
+            acc_l = local_accuracy_at(step, config.steps, config.local_exact_start, config.local_exact_end,
+                                      plan.acc_local_known, config.world.key_length)
+            batch = {k: torch.from_numpy(v) for k, v in stream.batch(config.batch_size, local_accuracy=acc_l).items()}
             for group in optim.param_groups:
                 group["lr"] = _lr_at(step, config)
             loss = model(**batch).loss  # mean cross-entropy over completion tokens (nats)
