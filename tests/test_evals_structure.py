@@ -88,8 +88,8 @@ def test_greedy_reason_is_the_models_own_until_the_shape_intervenes(backend):
 
 
 def test_structured_run_parses_everything_and_refuses_what_cannot_work(tmp_path, backend):
-    cfg = EvalRunConfig(out=tmp_path / "s", conditions=["control"], samples=1, measures=["pre", "breakdown"],
-                        structured=True)
+    cfg = EvalRunConfig(model=backend.name, out=tmp_path / "s", conditions=["control"], samples=1,
+                        measures=["pre", "breakdown"], structured=True)
     summary = run_eval(cfg, tasks=TASKS, pairs=PAIRS, backends={"subject": backend, "judge": backend})
     assert {r["measure"]: r["parse_rate"] for r in summary["parse_rates"]} == {"pre": 1.0, "breakdown": 1.0}
     calls = [json.loads(line) for line in (tmp_path / "s" / "calls.jsonl").read_text().splitlines()]

@@ -45,6 +45,7 @@ def run_command(
     temperature: Annotated[float, typer.Option(help="sampling temperature of the model (0 = greedy)")] = 0.7,
     batch_size: Annotated[int, typer.Option(help="local models: conversations decoded together")] = 32,
     threads: Annotated[int | None, typer.Option(help="local models: torch CPU threads (default: torch's choice)")] = None,
+    device: Annotated[str, typer.Option(help="local models: auto (CUDA when available), cpu, cuda or cuda:N")] = "auto",
     concurrency: Annotated[int, typer.Option(help="endpoints: requests in flight")] = 8,
     timeout_s: Annotated[float, typer.Option(help="endpoints: per-request timeout (s)")] = 120.0,
     max_retries: Annotated[int, typer.Option(help="endpoints: retries with exponential backoff")] = 4,
@@ -59,7 +60,7 @@ def run_command(
     cfg = EvalRunConfig(
         model=model, out=out, judge=judge, samples=samples, limit=limit, max_tokens=max_tokens,
         report_max_tokens=report_max_tokens, prefill=prefill, stop_after_json=stop_after_json, structured=structured, judge_max_tokens=judge_max_tokens, temperature=temperature,
-        batch_size=batch_size, threads=threads, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
+        batch_size=batch_size, threads=threads, device=device, concurrency=concurrency, timeout_s=timeout_s, max_retries=max_retries,
         api_key_env=api_key_env, seed=seed, **{k: v for k, v in fields.items() if v is not None},
     )
     try:

@@ -59,6 +59,7 @@ class EvalRunConfig(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature of the model (0 = greedy; then samples repeat).")
     judge_temperature: float = Field(0.0, ge=0, le=2, description="Judge temperature (0 = greedy, reproducible).")
     batch_size: int = Field(32, ge=1, le=4096, description="Local backend: conversations decoded together (pre-task reports on the whole set ran fastest at 128; each row holds a KV cache of prompt + token cap).")
+    device: str = Field("auto", description="Local backend: where the model runs — 'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
     threads: int | None = Field(None, ge=1, le=1024, description="Local backend: torch CPU threads (default: torch's choice; 1 is often fastest on a busy machine).")
     concurrency: int = Field(8, ge=1, le=1024, description="OpenAI backend: requests in flight.")
     timeout_s: float = Field(120.0, gt=0, description="OpenAI backend: per-request timeout, seconds.")
@@ -66,6 +67,13 @@ class EvalRunConfig(BaseModel):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never stored).")
     seed: int = Field(0, description="Seeds sampling, judge criteria order and choice attachment.")
     out: Path = Field(Path("runs/eval"), description="Results folder (created; reused to resume).")
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        from motivlab.rl.device import check_device_name
+
+        return check_device_name(v)
 
     @field_validator("measures", "conditions")
     @classmethod

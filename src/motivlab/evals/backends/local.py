@@ -56,6 +56,9 @@ class LocalBackend:
             import torch
 
             torch.set_num_threads(int(check_range("threads", threads, low=1, high=1024)))
+        from motivlab.rl.device import resolve_device
+
+        device = str(resolve_device(device))  # "auto" -> cuda:0 or cpu; a missing GPU is an error
         if model is None or tokenizer is None:
             from motivlab.models.loading import load_causal_lm
 
