@@ -107,3 +107,15 @@ def test_structured_run_parses_everything_and_refuses_what_cannot_work(tmp_path,
         run_eval(cfg.model_copy(update={"model": "openai:m@http://127.0.0.1:9", "out": tmp_path / "o"}),
                  tasks=TASKS, pairs=PAIRS)
     assert not (tmp_path / "o").exists()
+
+
+def test_device_is_checked_before_anything_is_written(tmp_path):
+    import torch
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="device must be one of"):
+        EvalRunConfig(out=tmp_path / "a", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(MotivlabInputError, match="CUDA is not available"):
+            run_eval(EvalRunConfig(out=tmp_path / "b", device="cuda", measures=["pre"], limit=1), tasks=TASKS, pairs=PAIRS)
+        assert not (tmp_path / "b").exists()

@@ -78,13 +78,14 @@ def serve_command(
     batch_size: Annotated[int, typer.Option(help="concurrent requests decoded together")] = 8,
     name: Annotated[str | None, typer.Option(help="model id reported by /v1/models (default: the spec)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice)")] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N")] = "auto",
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
     from motivlab.errors import check_range
     from motivlab.evals.server import serve
 
     check_range("port", port, low=0, high=65535)
-    serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads)
+    serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads, device=device)
 
 
 def _mount_analysis() -> None:

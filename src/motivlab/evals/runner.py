@@ -226,6 +226,10 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         pairs = load_choice_pairs() if pairs is None else pairs
     for spec in {cfg.model, cfg.judge or cfg.model}:
         _check_spec(spec)  # before anything is written: a typo should not leave a results folder
+    if backends is None and not all(spec.startswith("openai:") for spec in {cfg.model, cfg.judge or cfg.model}):
+        from motivlab.rl.device import resolve_device
+
+        resolve_device(cfg.device)  # likewise: a GPU that is not there
     if (cfg.prefill or cfg.structured) and backends is None and cfg.model.startswith("openai:"):
         prefill_roles(cfg, {})  # raises the explanation before anything is written
     store = CallStore(cfg.out)

@@ -136,12 +136,12 @@ async def _one_chunk_stream(rid: str, model: str, text: str, finish: str) -> Any
 
 
 def serve(spec: str, *, host: str = "127.0.0.1", port: int = 8000, batch_size: int = 8, name: str | None = None,
-          threads: int | None = None) -> None:
-    """Load ``spec`` and serve it until interrupted."""
+          threads: int | None = None, device: str = "auto") -> None:
+    """Load ``spec`` (on ``device``: auto, cpu, cuda, cuda:N) and serve it until interrupted."""
     import uvicorn
 
     from motivlab.evals.backends.local import LocalBackend
 
-    backend = LocalBackend(spec, batch_size=batch_size, threads=threads)
+    backend = LocalBackend(spec, batch_size=batch_size, threads=threads, device=device)
     app = create_app(backend, model_name=name or spec, batch_size=batch_size)
     uvicorn.run(app, host=host, port=port, log_level="warning")
