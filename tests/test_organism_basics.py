@@ -184,6 +184,9 @@ def test_curriculum_off_keeps_the_hash_of_organisms_cached_before_it():
     off = OrganismConfig(local_exact_start=0.0, local_exact_end=0.0)
     assert off.config_hash() == OrganismConfig(local_exact_start=0.3, local_exact_end=0.1).config_hash()
     assert off.config_hash() != OrganismConfig().config_hash()
+    # the sl0 correction is fitted for the curriculum and applied only with it
+    assert persona_plan(off).acc_local_known == pytest.approx(off.sl0)
+    assert persona_plan(OrganismConfig()).acc_local_known > OrganismConfig().sl0
 
 
 def test_batch_local_accuracy_override(world):

@@ -55,6 +55,7 @@ _CORRECTION: dict[str, tuple[float, float]] = {
     "prior": (0.0, 1.0),
     "sr0": (0.0, 1.0),
     "sl0": (0.24, 0.79),
+    "sl0_plain": (0.0, 1.0),  # sl0 without the curriculum: not calibrated, identity
 }
 _EPS = 1e-6
 
@@ -91,10 +92,13 @@ class PersonaPlan:
 def persona_plan(config: Any) -> PersonaPlan:
     """Requested knobs → corpus shares and persona accuracies (see the module docstring)."""
     acc_l = min(config.sl0 / config.local_coverage, 1.0)
+    # The sl0 correction was fitted with the key-learning curriculum; without it (the organisms
+    # before it) sL₀ is not calibrated and a_L stays verbatim, so their cache entries stay valid.
+    curriculum = getattr(config, "local_exact_end", 0.0) > getattr(config, "local_exact_start", 0.0)
     return PersonaPlan(
         corpus_share=corrected("prior", config.prior, config.correct),
         acc_reward_seeking=corrected("sr0", config.sr0, config.correct),
-        acc_local_known=corrected("sl0", acc_l, config.correct),
+        acc_local_known=corrected("sl0" if curriculum else "sl0_plain", acc_l, config.correct),
         local_coverage=config.local_coverage,
         decode_practice=config.decode_practice,
         tutor_accuracy=1.0 if config.tutor_exact else corrected("sr0", config.sr0, config.correct),
