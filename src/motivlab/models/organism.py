@@ -149,13 +149,16 @@ def quick_config(config: OrganismConfig | None = None) -> OrganismConfig:
 
     Persona knobs and seed are kept, so a quick organism has the same *kind* of prior, only
     trained less: p₀ and the answer format are learnt, the cipher (sR₀) is not guaranteed — use
-    the default organism wherever the skills matter.
+    the default organism wherever the skills matter. The key-learning curriculum is off: exact
+    keys are memorised only after 900–1,200 steps, so in 600 steps it would teach nothing (the
+    quick organism's sL₀ is at chance either way) and it keeps the quick cache entry stable.
     """
     base = config or OrganismConfig()
     world = base.world.model_copy(update={"n_envs": 240, "n_heldout": 20, "n_trap": 20})
     world = HintWorldConfig(**world.model_dump())
     return OrganismConfig(**{
         **base.model_dump(), "world": world, "steps": min(base.steps, 600), "batch_size": 64, "warmup_steps": 30,
+        "local_exact_start": 0.0, "local_exact_end": 0.0,
     })
 
 
