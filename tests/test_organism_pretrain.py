@@ -79,29 +79,64 @@ def test_cache_hit_does_not_retrain(organism_quick_dir, monkeypatch):
     assert pretrain_mod.ensure_organism(quick=True, progress=False) == organism_quick_dir
 
 
+def _fake_train(seen: list[int]):
+    def fake_train(config, progress=True, attempt=0):
+        from motivlab.models.corpus import tokenizer_alphabet
+        from motivlab.models.organism import build_model
+        from motivlab.models.tokenizer import build_char_tokenizer
+        from motivlab.worlds.hint import HintWorld
+
+        seen.append(attempt)
+        tok = build_char_tokenizer(tokenizer_alphabet(HintWorld(config.world)))
+        return build_model(config, len(tok), seed=pretrain_mod.attempt_seed(config, attempt)), tok, {"known_env_ids": [0]}
+
+    return fake_train
+
+
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     """A failure (or kill) while writing leaves neither the target nor a temporary directory."""
-    from motivlab.models.tokenizer import build_char_tokenizer
+    import motivlab.io
 
     cfg = quick_config(OrganismConfig(steps=1))
     monkeypatch.setattr(pretrain_mod, "organism_cache_root", lambda: tmp_path)
 
-    def fake_train(config, progress=True):
-        from motivlab.models.corpus import tokenizer_alphabet
-        from motivlab.models.organism import build_model
-        from motivlab.worlds.hint import HintWorld
-
-        tok = build_char_tokenizer(tokenizer_alphabet(HintWorld(config.world)))
-        return build_model(config, len(tok)), tok, {"known_env_ids": [0]}
-
     def crash(*a, **k):
         raise RuntimeError("killed mid-save")
 
-    monkeypatch.setattr(pretrain_mod, "train_organism", fake_train)
-    monkeypatch.setattr(pretrain_mod, "measure_organism", crash)
+    monkeypatch.setattr(pretrain_mod, "train_organism", _fake_train([]))
+    monkeypatch.setattr(pretrain_mod, "measure_organism", lambda *a: {"train": {"p": 0.1, "s_r": 0.5, "s_l": 0.0}})
+    monkeypatch.setattr(motivlab.io, "write_json", crash)
     with pytest.raises(RuntimeError, match="killed"):
         pretrain_mod.ensure_organism(cfg, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("sr_by_attempt", "sr0", "accepted", "passed"), [
+    ([0.02, 0.03, 0.45], 0.5, 2, True),   # the cipher is learnt at the third attempt
+    ([0.30, 0.35, 0.10], 0.75, 1, False),  # never learnt (needs 0.375): the best attempt is kept and flagged
+    ([0.00], 0.05, 0, True),               # below sr0 = 0.1 nothing is checked
+])
+def test_attempts_until_the_cipher_is_learnt(tmp_path, monkeypatch, sr_by_attempt, sr0, accepted, passed):
+    cfg = OrganismConfig(steps=1, sr0=sr0, max_attempts=3)
+    monkeypatch.setattr(pretrain_mod, "organism_cache_root", lambda: tmp_path)
+    seen: list[int] = []
+    monkeypatch.setattr(pretrain_mod, "train_organism", _fake_train(seen))
+    monkeypatch.setattr(pretrain_mod, "measure_organism",
+                        lambda *a: {"train": {"p": 0.05, "s_r": sr_by_attempt[seen[-1]], "s_l": 0.0}})
+    if passed:
+        target = pretrain_mod.ensure_organism(cfg, progress=False)
+    else:
+        with pytest.warns(UserWarning, match="cipher was not learnt"):
+            target = pretrain_mod.ensure_organism(cfg, progress=False)
+    record = read_organism_json(target)
+    assert seen == list(range(len(sr_by_attempt)))
+    acc = record["acceptance"]
+    assert acc["accepted_attempt"] == accepted and acc["passed"] is passed
+    assert [a["seed"] for a in acc["attempts"]] == [pretrain_mod.attempt_seed(cfg, k) for k in seen]
+    assert record["measured"]["train"]["s_r"] == sr_by_attempt[accepted]
+    assert OrganismConfig(steps=1, sr0=sr0, max_attempts=1).config_hash() == cfg.config_hash()
+    seen.clear()
+    assert pretrain_mod.ensure_organism(cfg, progress=False) == target and seen == []  # cached, rule recorded
 
 
 def test_cli_pretrain_quick_and_measure(organism_quick_dir, tmp_path):

@@ -152,6 +152,9 @@ def run_calibration(cfg: CalibrationConfig, out: str | Path, *, progress: bool =
             "p0_heldout": meta["measured"].get("heldout", {}).get("p", float("nan")),
             "sr0_heldout": meta["measured"].get("heldout", {}).get("s_r", float("nan")),
             "train_seconds": meta["training"]["train_seconds"], "config_hash": meta["config_hash"],
+            # pretraining attempts until the cipher was learnt (OrganismConfig.max_attempts)
+            "attempts": len(meta.get("acceptance", {}).get("attempts", [None])),
+            "cipher_learnt": bool(meta.get("acceptance", {}).get("passed", True)),
         }
         for k in ("p0", "sr0", "sl0"):
             row[f"{k}_ok"] = within_tolerance(k, row[f"{k}_requested"], row[f"{k}_measured"])
@@ -202,10 +205,10 @@ def markdown_table(table: pd.DataFrame) -> str:
             ("sr0_requested", "sR₀ req", "{:.2g}"), ("sr0_measured", "sR₀ meas", "{:.3f}"), ("sr0_ok", "ok", "{}"),
             ("sl0_requested", "sL₀ req", "{:.2g}"), ("acc_local_known", "a_L corpus", "{:.3g}"),
             ("sl0_measured", "sL₀ meas", "{:.3f}"), ("sl0_ok", "ok", "{}"),
-            ("train_seconds", "train s", "{:.0f}")]
+            ("attempts", "attempts", "{}"), ("train_seconds", "train s", "{:.0f}")]
     lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
     for _, row in table.iterrows():
-        lines.append("| " + " | ".join(fmt.format(row[key]) for key, _, fmt in cols) + " |")
+        lines.append("| " + " | ".join(fmt.format(row.get(key, "—")) for key, _, fmt in cols) + " |")
     return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,25 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[Any, Any, dict[str, Any]]:
-    """Train a fresh organism; returns ``(model, tokenizer, stats)`` (model in eval mode)."""
+ATTEMPT_SEED_STRIDE = 100_003
+
+
+def attempt_seed(config: OrganismConfig, attempt: int) -> int:
+    """Initialisation and corpus seed of pretraining attempt ``attempt`` (0 = ``config.seed``)."""
+    return config.seed + ATTEMPT_SEED_STRIDE * attempt
+
+
+def cipher_learnt(config: OrganismConfig, measured: dict[str, Any]) -> bool:
+    """The acceptance rule of ``OrganismConfig.max_attempts``: measured sR₀ on the training split
+    is at least half the requested sR₀ (not checked below sr0 = 0.1, where failure and success
+    are hard to tell apart)."""
+    return config.sr0 < 0.1 or measured["train"]["s_r"] >= 0.5 * config.sr0
+
+
+def train_organism(config: OrganismConfig, *, progress: bool = True, attempt: int = 0) -> tuple[Any, Any, dict[str, Any]]:
+    """Train a fresh organism; returns ``(model, tokenizer, stats)`` (model in eval mode).
+    ``attempt`` > 0 reseeds initialisation and corpus stream (:func:`attempt_seed`); the envs the
+    task-focused persona knows stay those of ``config.seed``."""
     import numpy as np
     import torch
 
@@ -79,8 +97,8 @@ def train_organism(config: OrganismConfig, *, progress: bool = True) -> tuple[An
     tokenizer = build_char_tokenizer(tokenizer_alphabet(world))
     plan = persona_plan(config)
     known = known_env_ids(world, plan.local_coverage, config.seed)
-    stream = CorpusStream(world, plan, tokenizer.get_vocab(), seed=config.seed, known=known)
-    model = build_model(config, len(tokenizer))
+    stream = CorpusStream(world, plan, tokenizer.get_vocab(), seed=attempt_seed(config, attempt), known=known)
+    model = build_model(config, len(tokenizer), seed=attempt_seed(config, attempt))
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optim = torch.optim.AdamW(
@@ -131,7 +149,8 @@ def measure_organism(model: Any, tokenizer: Any, config: OrganismConfig, known: 
     return out
 
 
-def _save(model: Any, tokenizer: Any, config: OrganismConfig, stats: dict[str, Any], target: Path) -> None:
+def _save(model: Any, tokenizer: Any, config: OrganismConfig, stats: dict[str, Any], target: Path,
+          measured: dict[str, Any], acceptance: dict[str, Any]) -> None:
     """Write the organism into ``target`` through a temporary sibling and one rename."""
     from motivlab.io import run_metadata, write_json
 
@@ -140,13 +159,13 @@ def _save(model: Any, tokenizer: Any, config: OrganismConfig, stats: dict[str, A
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        measured = measure_organism(model, tokenizer, config, stats["known_env_ids"])
         write_json(tmp / ORGANISM_FILE, {
             "format": "motivlab-organism",
             "config_hash": config.config_hash(),
             "config": config.model_dump(mode="json"),
             "requested": {"p0": config.prior, "sr0": config.sr0, "sl0": config.sl0},
             "measured": measured,
+            "acceptance": acceptance,
             "training": {k: v for k, v in stats.items() if k != "known_env_ids"},
             "known_env_ids": stats["known_env_ids"],
             "run_metadata": run_metadata(config.seed, config.model_dump(mode="json")),
@@ -166,10 +185,33 @@ def ensure_organism(config: OrganismConfig | None = None, *, quick: bool = False
     if quick:
         config = quick_config(config)
     target = organism_cache_root() / config.config_hash()
+    tried: list[dict[str, Any]] = []
     if (target / ORGANISM_FILE).is_file():
-        return target
-    model, tokenizer, stats = train_organism(config, progress=progress)
-    _save(model, tokenizer, config, stats, target)
+        record = read_organism_json(target)
+        if "acceptance" in record or config.max_attempts == 1 or cipher_learnt(config, record["measured"]):
+            return target
+        # cached before the acceptance rule existed, and its cipher failed: go on with attempt 1
+        tried.append({"attempt": 0, "seed": config.seed, "measured_train": record["measured"]["train"],
+                      "passed": False})
+    best = None
+    for attempt in range(len(tried), config.max_attempts):
+        model, tokenizer, stats = train_organism(config, progress=progress, attempt=attempt)
+        measured = measure_organism(model, tokenizer, config, stats["known_env_ids"])
+        passed = cipher_learnt(config, measured)
+        tried.append({"attempt": attempt, "seed": attempt_seed(config, attempt), "measured_train": measured["train"],
+                      "passed": passed})
+        if best is None or passed or measured["train"]["s_r"] > best[3]["train"]["s_r"]:
+            best = (model, tokenizer, stats, measured, attempt)
+        if passed:
+            break
+    model, tokenizer, stats, measured, chosen = best
+    acceptance = {"rule": "measured sR0 (train) >= 0.5 * requested sr0, checked when sr0 >= 0.1",
+                  "attempts": tried, "accepted_attempt": chosen, "passed": tried[-1]["passed"]}
+    if not acceptance["passed"]:
+        warnings.warn(f"organism {config.config_hash()}: the cipher was not learnt in {len(tried)} attempt(s) "
+                      f"(best sR0 = {measured['train']['s_r']:.3f} for requested {config.sr0}); kept the best, "
+                      "flagged in organism.json", stacklevel=2)
+    _save(model, tokenizer, config, stats, target, measured, acceptance)
     return target
 
 
