@@ -141,7 +141,7 @@ def _stop_char_table(tokenizer: Any, stop: str | None, vocab_size: int) -> torch
 _STOP_TABLE_CACHE: dict[tuple[int, str, int], torch.Tensor | None] = {}
 
 
-def _cached_stop_table(tokenizer: Any, stop: str | None, vocab_size: int) -> torch.Tensor | None:
+def cached_stop_table(tokenizer: Any, stop: str | None, vocab_size: int) -> torch.Tensor | None:
     key = (id(tokenizer), stop or "", vocab_size)
     if key not in _STOP_TABLE_CACHE:
         _STOP_TABLE_CACHE[key] = _stop_char_table(tokenizer, stop, vocab_size)
@@ -218,7 +218,7 @@ def _decode_batch(
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)  # (U, P) left padding starts at 0
     batch = len(expand)
     vocab = model.get_output_embeddings().weight.shape[0]
-    stop_table = _cached_stop_table(tokenizer, stop, vocab)
+    stop_table = cached_stop_table(tokenizer, stop, vocab)
 
     out_ids = torch.full((batch, max_new_tokens), pad_id, dtype=torch.long)
     out_mask = torch.zeros((batch, max_new_tokens), dtype=torch.bool)

@@ -72,7 +72,6 @@ class LocalBackend:
         self.name = name or str(spec)
         self.stats = Throughput()
         self._eos_ids = self._stop_ids()
-        self._brace_table: Any = None
         self._classes: TokenClasses | None = None
 
     def _stop_ids(self) -> list[int]:
@@ -155,13 +154,9 @@ class LocalBackend:
         return self._classes
 
     def _closing_brace_tokens(self) -> Any:
-        """(V,) bool: tokens whose text contains '}' — only those can close a JSON reply."""
-        if self._brace_table is None:
-            import torch
+        """(V,) bool: tokens whose text contains '}' — only those can close a JSON reply (the RL
+        sampler's stop-string table, cached per tokenizer)."""
+        from motivlab.rl.sampling import cached_stop_table
 
-            vocab = int(self.model.get_output_embeddings().weight.shape[0])
-            pieces = self.tokenizer.batch_decode([[i] for i in range(min(vocab, len(self.tokenizer)))])
-            table = torch.zeros(vocab, dtype=torch.bool)
-            table[[i for i, piece in enumerate(pieces) if "}" in piece]] = True
-            self._brace_table = table
-        return self._brace_table
+        vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        return cached_stop_table(self.tokenizer, "}", vocab)
