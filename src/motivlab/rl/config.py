@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from motivlab.interventions.config import Intervention
 from motivlab.models.organism import OrganismConfig
 from motivlab.rl.algorithms import AdvantageScale, LossAggregation
 from motivlab.rl.device import DEVICE_CHOICES, check_device_name
@@ -191,6 +192,11 @@ class TrainConfig(_Strict):
     optim: OptimSection = Field(default_factory=OptimSection)
     measure: MeasureSection = Field(default_factory=MeasureSection)
     run: RunSection = Field(default_factory=RunSection)
+    interventions: list[Intervention] = Field(
+        default_factory=list, description="Training-time interventions, applied in order at each step "
+        "(``[[interventions]]`` tables, ``kind`` = 'filter', 'monitor_penalty' or 'prompt_prefix'; fields in "
+        "motivlab.interventions.config). Empty: plain RL. Python hooks given to train() run after these."
+    )
 
     @field_validator("device", mode="before")
     @classmethod

@@ -158,6 +158,7 @@ def train(
     model.to(device)  # before the reference copy and the optimiser, so both live there too
     world = world if world is not None else load_world(config.world, model_dir)
     check_vocabulary(world, tokenizer)
+    hooks = [*_config_hooks(config, world, tokenizer), *hooks]  # the config's interventions, then Python hooks
     algo, m = config.algorithm, config.measure
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if getattr(algo, "beta", 0.0) > 0 else None
     optimizer = torch.optim.AdamW(
@@ -256,6 +257,14 @@ def train(
     tables = run.compact()
     finish_run(run, config, tables)
     return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device))
+
+
+def _config_hooks(config: TrainConfig, world: World, tokenizer: Any) -> list[TrainerHook]:
+    if not config.interventions:
+        return []
+    from motivlab.interventions.build import build_hooks
+
+    return build_hooks(config.interventions, world=world, tokenizer=tokenizer, group_size=config.algorithm.group_size)
 
 
 def _canonical(saved: dict[str, Any]) -> dict[str, Any]:
