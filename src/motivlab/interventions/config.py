@@ -108,7 +108,49 @@ class PromptPrefixIntervention(_Strict):
     )
 
 
+class SteerIntervention(_Strict):
+    """Activation steering / capping along a difference-of-means motivation direction."""
+
+    kind: Literal["steer"] = "steer"
+    layers: list[int] = Field(
+        ..., min_length=1, description="Decoder layers (0-based indices into model.model.layers) whose output "
+        "is edited; one direction per layer. Checked against the model when the run starts."
+    )
+    beta: float = Field(
+        0.0, ge=-100, le=100, description="Steering strength: beta · v is added to the layer output at every "
+        "position (v unit norm, pointing from local to reward-seeking; negative beta steers away). 0: no steering."
+    )
+    cap: float | None = Field(
+        None, ge=-1000, le=1000, description="Activation capping: the projection h·v is clamped to at most cap "
+        "(only the excess along v is removed). None: no capping. Applied after the beta shift."
+    )
+    during_update: bool = Field(
+        True, description="Also edit the update's forward passes, so the policy differentiated is the one that "
+        "sampled (False: sampling only; the GRPO ratio then compares an unsteered policy with steered samples)."
+    )
+    direction_envs: int = Field(
+        16, ge=1, le=4096, description="Training envs (the first of the training set) whose rollouts define v."
+    )
+    direction_samples: int = Field(
+        8, ge=2, le=256, description="Rollouts per direction env, sampled from the starting policy at temperature 1."
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _layer_indices(cls, value: list[int]) -> list[int]:
+        if any(i < 0 for i in value) or len(set(value)) != len(value):
+            raise ValueError(f"must be distinct layer indices >= 0, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _does_something(self) -> SteerIntervention:
+        if self.beta == 0 and self.cap is None:
+            raise ValueError("steer needs beta != 0 (steering) or cap (capping), or both")
+        return self
+
+
 Intervention = Annotated[
-    FilterIntervention | MonitorPenaltyIntervention | PromptPrefixIntervention, Field(discriminator="kind")
+    FilterIntervention | MonitorPenaltyIntervention | PromptPrefixIntervention | SteerIntervention,
+    Field(discriminator="kind"),
 ]
-KINDS = ("filter", "monitor_penalty", "prompt_prefix")
+KINDS = ("filter", "monitor_penalty", "prompt_prefix", "steer")

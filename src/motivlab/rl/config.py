@@ -194,7 +194,7 @@ class TrainConfig(_Strict):
     run: RunSection = Field(default_factory=RunSection)
     interventions: list[Intervention] = Field(
         default_factory=list, description="Training-time interventions, applied in order at each step "
-        "(``[[interventions]]`` tables, ``kind`` = 'filter', 'monitor_penalty' or 'prompt_prefix'; fields in "
+        "(``[[interventions]]`` tables, ``kind`` = 'filter', 'monitor_penalty', 'prompt_prefix' or 'steer'; fields in "
         "motivlab.interventions.config). Empty: plain RL. Python hooks given to train() run after these."
     )
 

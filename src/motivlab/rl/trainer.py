@@ -158,7 +158,7 @@ def train(
     model.to(device)  # before the reference copy and the optimiser, so both live there too
     world = world if world is not None else load_world(config.world, model_dir)
     check_vocabulary(world, tokenizer)
-    hooks = [*_config_hooks(config, world, tokenizer), *hooks]  # the config's interventions, then Python hooks
+    hooks = [*_config_hooks(config, model, world, tokenizer), *hooks]  # the config's interventions, then Python hooks
     algo, m = config.algorithm, config.measure
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if getattr(algo, "beta", 0.0) > 0 else None
     optimizer = torch.optim.AdamW(
@@ -259,12 +259,19 @@ def train(
     return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device))
 
 
-def _config_hooks(config: TrainConfig, world: World, tokenizer: Any) -> list[TrainerHook]:
+def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any) -> list[TrainerHook]:
+    """The config's interventions as hooks, built on the *starting* weights (before a checkpoint is loaded)."""
     if not config.interventions:
         return []
-    from motivlab.interventions.build import build_hooks
+    from motivlab.interventions.build import BuildContext, build_hooks
 
-    return build_hooks(config.interventions, world=world, tokenizer=tokenizer, group_size=config.algorithm.group_size)
+    ctx = BuildContext(
+        world=world, tokenizer=tokenizer, group_size=config.algorithm.group_size, model=model, seed=config.seed,
+        train_envs=training_envs(world, config.world.n_train_envs, config.seed),
+        max_new_tokens=config.sampling.max_new_tokens or default_max_new_tokens(world),
+        chat_template=config.model.chat_template,
+    )
+    return build_hooks(config.interventions, ctx)
 
 
 def _canonical(saved: dict[str, Any]) -> dict[str, Any]:
