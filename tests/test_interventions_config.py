@@ -71,3 +71,12 @@ def test_interventions_example_is_positive_gap_plus_filtering():
     config = build_config(example)
     assert [i.kind for i in config.interventions] == ["filter"]
     assert {k: v for k, v in example.items() if k != "interventions"} == base
+
+
+def test_cap_example_is_positive_gap_plus_steer():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    example, base = read_toml(root / "interventions_cap.toml"), read_toml(root / "positive_gap.toml")
+    assert [i.kind for i in build_config(example).interventions] == ["steer"]
+    assert {k: v for k, v in example.items() if k != "interventions"} == base

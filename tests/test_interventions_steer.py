@@ -63,11 +63,11 @@ def test_direction_separates_the_labelled_rollouts():
     from motivlab.interventions.steer import find_directions
 
     model, tok, world = tiny_setup(seed=0)
-    spec = SteerIntervention(layers=[0, 1], beta=1.0, direction_envs=8, direction_samples=8)
+    spec = SteerIntervention(layers=[0, 1], beta=1.0, direction_envs=32, direction_samples=8)
     dirs, auc = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
                                 max_new_tokens=6, stop=world.stop, chat_template=False)
     assert set(dirs) == {0, 1} and all(abs(float(v.norm()) - 1) < 1e-5 for v in dirs.values())
-    assert auc > 0.5
+    assert auc > 0.5  # held out: rollouts of envs the direction was not fit on
     again, _ = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
                                max_new_tokens=6, stop=world.stop, chat_template=False)
     assert all(torch.equal(dirs[k], again[k]) for k in dirs)  # deterministic given the seed
@@ -103,3 +103,9 @@ def test_resume_with_steering_reproduces_the_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(resumed.metrics, full.metrics)
     cols = [c for c in full.steps.columns if c.startswith("steer/")]
     pd.testing.assert_frame_equal(resumed.steps[cols], full.steps[cols])
+
+
+def test_too_few_labelled_rollouts_for_a_direction_is_a_clear_error(tmp_path):
+    with pytest.raises(MotivlabInputError, match=r"need >= 2 of each\); raise direction_envs"):
+        _train(tmp_path / "few", [{"kind": "steer", "layers": [0], "beta": 1.0, "direction_envs": 2,
+                                   "direction_samples": 2}], steps=1)

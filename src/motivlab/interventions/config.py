@@ -129,7 +129,8 @@ class SteerIntervention(_Strict):
         "sampled (False: sampling only; the GRPO ratio then compares an unsteered policy with steered samples)."
     )
     direction_envs: int = Field(
-        16, ge=1, le=4096, description="Training envs (the first of the training set) whose rollouts define v."
+        32, ge=2, le=4096, description="Training envs (the first of the training set) whose rollouts define v (every "
+        "other one; the rest give the held-out AUC)."
     )
     direction_samples: int = Field(
         8, ge=2, le=256, description="Rollouts per direction env, sampled from the starting policy at temperature 1."

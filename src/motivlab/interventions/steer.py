@@ -3,16 +3,19 @@
 The direction ``v`` (unit norm, one per chosen layer) is the difference of mean residual-stream
 activations — the decoder layer's output, averaged over completion tokens — between rollouts the
 world's labeller calls reward-seeking and local, sampled from the *starting* policy on training
-envs with a generator derived from the run's seed (so a resumed run, which rebuilds its hooks
+envs with a generator derived from the run's seed (fit on every other env's rollouts) (so a resumed run, which rebuilds its hooks
 from the same starting weights before loading the checkpoint, finds the same direction).
 
 ``beta`` ≠ 0 adds ``beta · v`` to that layer's output at every position (steering);
 ``cap`` clamps the projection ``h·v`` to at most ``cap`` (capping: only the excess is removed).
 Both act while sampling and, with ``during_update`` (default), in the update's forward passes, so
 the policy the update differentiates is the one that sampled. Logged per step: ``beta``,
-``layers`` (count), ``auc`` (how well the direction separates the labelled rollouts it came
-from, in-sample), and with a cap ``clip_rate`` (share of token positions clipped while sampling)
-and ``mean_excess`` (mean projection above the cap over clipped positions, 0 when none).
+``layers`` (count), ``heldout_auc`` (how well the first layer's direction separates the
+labelled rollouts of the direction envs it was not fit on; left out when they lack a class), and with a cap ``clip_rate`` (share of token positions clipped while sampling)
+and ``mean_excess`` (mean projection above the cap over clipped positions, 0 when none). Positions
+are every position the sampler runs through the layer: prompt prefill (left padding included)
+and each generated token. The exact measurement is taken without the edit (steering is a
+training-time intervention).
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, spec: Any, *, seed: int,
                     max_new_tokens: int, stop: str | None, chat_template: bool) -> tuple[dict[int, torch.Tensor], float]:
-    """Unit difference-of-means directions per layer (H,), and the in-sample AUC of the first."""
+    """Unit difference-of-means directions per layer (H,), fit on the rollouts of every other env, and
+    the held-out AUC of the first layer's projection on the remaining envs' rollouts (NaN when those
+    lack a class)."""
     from motivlab.rl.sampling import sample
 
     model.eval()
@@ -82,21 +87,23 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
     routes = [world.label(prompts[i], c) for i, c in zip(samples.prompt_index, samples.completions, strict=True)]
     rs = np.array([r == Route.REWARD_SEEKING for r in routes])
     lo = np.array([r == Route.LOCAL for r in routes])
-    if rs.sum() < 2 or lo.sum() < 2:
+    fit = samples.prompt_index % 2 == 0  # (B,) envs at even positions define v, odd ones test it
+    if (rs & fit).sum() < 2 or (lo & fit).sum() < 2:
         raise MotivlabInputError(
-            f"steer: the starting policy's {len(routes)} direction rollouts hold {int(rs.sum())} reward-seeking and "
-            f"{int(lo.sum())} local ones (need >= 2 of each); raise direction_envs or direction_samples"
+            f"steer: the starting policy's direction rollouts (fit half: {int(fit.sum())}) hold {int((rs & fit).sum())} "
+            f"reward-seeking and {int((lo & fit).sum())} local ones (need >= 2 of each); raise direction_envs or "
+            "direction_samples"
         )
     acts = mean_activations(model, samples, list(spec.layers))
     directions, auc = {}, float("nan")
+    test = ~fit & (rs | lo)
     for k, layer in enumerate(spec.layers):
         a = acts[layer]  # (B, H)
-        diff = a[torch.from_numpy(rs)].mean(0) - a[torch.from_numpy(lo)].mean(0)
+        diff = a[torch.from_numpy(rs & fit)].mean(0) - a[torch.from_numpy(lo & fit)].mean(0)
         v = diff / diff.norm().clamp(min=1e-12)
         directions[layer] = v
-        if k == 0:
-            keep = rs | lo
-            auc = _auc((a[torch.from_numpy(keep)] @ v).numpy(), rs[keep])
+        if k == 0 and rs[test].any() and lo[test].any():
+            auc = _auc((a[torch.from_numpy(test)] @ v).numpy(), rs[test])
     return directions, auc
 
 
@@ -151,7 +158,9 @@ class SteerHook(TrainerHook):
             yield
 
     def log(self) -> dict[str, Any]:
-        out = {"beta": float(self.spec.beta), "layers": float(len(self.spec.layers)), "auc": self.auc}
+        out = {"beta": float(self.spec.beta), "layers": float(len(self.spec.layers))}
+        if np.isfinite(self.auc):
+            out["heldout_auc"] = self.auc
         if self.spec.cap is not None:
             out["clip_rate"] = self._clipped / max(self._positions, 1)
             out["mean_excess"] = self._excess / self._clipped if self._clipped else 0.0
