@@ -17,6 +17,20 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 # ---------------------------------------------------------------------------------------------
+# torch threads (owner: lead). Tiny models run fastest on one thread, which is also immune to an
+# oversubscribed CI machine; a module opts in with
+# ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------
 # organism fixtures (owner: models/organism + measure, helper D2)
 # One --quick organism per test session (pretrained once, < 60 s on 2 cores, then reused from
 # the motivlab cache by every test and by later sessions).

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from motivlab.rl import load_config, train
 
@@ -21,12 +20,7 @@ REDUCED = ["steps=30", "measure.exact_every=30", "run.checkpoint_every=30", "run
            "measure.exact_heldout_envs=0", "measure.exact_trap_envs=0"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _p(tmp_path, name, overrides):

@@ -12,26 +12,12 @@ import torch
 from motivlab.errors import MotivlabInputError
 from motivlab.rl import build_config, train
 from motivlab.rl.tiny import tiny_setup
+from rl_tiny_run import TINY_RUN
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-BASE = {
-    "steps": 3,
-    "algorithm": {"prompts_per_step": 4, "group_size": 4},
-    "sampling": {"max_new_tokens": 6},
-    "optim": {"lr": 1e-2},
-    "measure": {"exact_every": 2, "exact_train_envs": 3, "exact_heldout_envs": 2, "exact_trap_envs": 2},
-    "run": {"checkpoint_every": 1, "progress": False},
-    "model": {"spec": "tiny"},
-    "world": {"n_train_envs": 40},
-}
+BASE = TINY_RUN
 
 
 def _train(path, interventions, *, resume=False, steps=3):

@@ -9,14 +9,7 @@ from motivlab.rl.algorithms import sequence_logprobs
 from motivlab.rl.sampling import sample
 from motivlab.rl.tiny import char_tokenizer, tiny_llama
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is fastest and immune to oversubscribed CI machines."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ALPHABET = "abcdefghij0123|>GT\n"
 PROMPTS = ["ab|c>", "0123456|gg>", "j>"]

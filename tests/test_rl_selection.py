@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from motivlab.rl import load_config, train
 
@@ -15,12 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 REDUCED = ["steps=20", "measure.exact_every=10", "run.checkpoint_every=20", "run.progress=false"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _p_exact(result, split):
