@@ -23,7 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 
 def _run(out: Path, quick: bool) -> float:
-    from motivlab.theory.figure5 import make_figure5
+    from motivlab.theory.heterogeneous.figure5 import make_figure5
 
     t0 = time.perf_counter()
     res = make_figure5(out, quick, seed=0, progress=sys.stderr.isatty())

@@ -19,8 +19,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.special import logit
 
-from motivlab.theory.fit import BehaviouralSelectionFit
-from motivlab.theory.fit_forward import simulate_trajectories
+from motivlab.theory.fit.estimator import BehaviouralSelectionFit
+from motivlab.theory.fit.forward import simulate_trajectories
 
 ALPHA = np.array([4e-3, 3e-3, 2e-3])
 C = np.array([0.5, 0.7, 0.1])

@@ -24,13 +24,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 
 import numpy as np
 
-from motivlab.theory.heterogeneous import (
+from motivlab.theory.heterogeneous.population import (
     HeterogeneousConfig,
     _couplings,
     draw_population,
     integrate,
 )
-from motivlab.theory.model import logit
+from motivlab.theory.homogeneous.model import logit
 
 
 def _best_of(fn, repeats: int) -> float:

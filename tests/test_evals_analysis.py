@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from motivlab.evals.analysis import analyze
-from motivlab.evals.analysis_consistency import pool_fisher
-from motivlab.evals.analysis_structure import varimax
+from motivlab.evals.analysis.consistency import pool_fisher
+from motivlab.evals.analysis.pipeline import analyze
+from motivlab.evals.analysis.structure import varimax
 from motivlab.evals.synthetic import (
     PLANTED_ATTACH_LOGIT,
     PLANTED_CHOICE_SLOPE,

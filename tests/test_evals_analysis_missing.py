@@ -9,9 +9,9 @@ import typer
 from typer.testing import CliRunner
 
 from motivlab.errors import MotivlabInputError
-from motivlab.evals.analysis import analyze, load_results
-from motivlab.evals.analysis_choice import choice_frame
-from motivlab.evals.analysis_cli import analyze_command
+from motivlab.evals.analysis.choice import choice_frame
+from motivlab.evals.analysis.cli import analyze_command
+from motivlab.evals.analysis.pipeline import analyze, load_results
 from motivlab.evals.synthetic import SyntheticConfig, simulate
 from motivlab.io import write_table
 
@@ -84,7 +84,7 @@ def test_gap_on_a_hand_made_table():
         rows.append({**base, "task_id": s1, "subtask_id": s1, "sample": 0, "measure": "choice", "field": "chosen",
                      "value": chosen, "pair_id": f"p{j}", "other_subtask_id": s2})
     df = pd.DataFrame(rows)
-    from motivlab.evals.analysis import check_results, item_table, sample_table
+    from motivlab.evals.analysis.pipeline import check_results, item_table, sample_table
 
     df = check_results(df)
     frame, counts = choice_frame(df, item_table(sample_table(df)))

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from motivlab.evals.analysis import analyze, load_results
+from motivlab.evals.analysis.pipeline import analyze, load_results
 from motivlab.evals.backends import Completion, Throughput
 from motivlab.evals.runner import EvalRunConfig, build_items, choice_anchor_items, round_robin, run_eval
 from motivlab.evals.tasks import load_choice_pairs, load_tasks
@@ -84,7 +84,7 @@ def test_package_reexports_public_api_lazily():
     code = ("import sys, motivlab.evals as e; heavy = [m for m in ('pandas', 'torch', 'statsmodels') if m in sys.modules]; "
             "assert not heavy, heavy; "
             "from motivlab.evals import EvalRunConfig, run_eval, load_tasks, load_results, analyze, write_outputs; "
-            "assert run_eval.__module__ == 'motivlab.evals.runner' and analyze.__module__ == 'motivlab.evals.analysis'; "
+            "assert run_eval.__module__ == 'motivlab.evals.runner' and analyze.__module__ == 'motivlab.evals.analysis.pipeline'; "
             "assert set(e.__all__) <= set(dir(e))")
     subprocess.run([sys.executable, "-c", code], check=True)
     import motivlab.evals as e

@@ -45,8 +45,8 @@ def test_layer_out_of_range_is_a_clear_error(tmp_path):
 
 
 def test_direction_separates_the_labelled_rollouts():
-    from motivlab.interventions.config import SteerIntervention
-    from motivlab.interventions.steer import find_directions
+    from motivlab.rl.interventions.config import SteerIntervention
+    from motivlab.rl.interventions.steer import find_directions
 
     model, tok, world = tiny_setup(seed=0)
     spec = SteerIntervention(layers=[0, 1], beta=1.0, direction_envs=32, direction_samples=8)

@@ -100,7 +100,7 @@ def test_prompt_prefix_outside_the_vocabulary_is_a_clear_error(tmp_path):
 
 
 def test_config_hooks_run_before_python_hooks_and_names_do_not_collide(tmp_path):
-    from motivlab.rl.hooks import TrainerHook
+    from motivlab.rl.interventions.hooks import TrainerHook
 
     seen = []
 

@@ -11,8 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from motivlab.errors import MotivlabInputError
+from motivlab.models.device import resolve_device
 from motivlab.rl import build_config, train
-from motivlab.rl.device import resolve_device
 from motivlab.rl.rundir import STATE_FILE, RunDir
 from motivlab.rl.tiny import tiny_setup
 
@@ -200,7 +200,7 @@ def test_gpu_run_is_reproducible(tmp_path):
 
 @needs_cuda
 def test_sampling_on_gpu_with_either_generator():
-    from motivlab.rl.sampling import sample
+    from motivlab.models.generation import sample
 
     model, tok, world = tiny_setup(seed=0)
     model.to("cuda")

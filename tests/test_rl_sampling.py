@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from motivlab.models.generation import sample
 from motivlab.rl.algorithms import sequence_logprobs
-from motivlab.rl.sampling import sample
 from motivlab.rl.tiny import char_tokenizer, tiny_llama
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

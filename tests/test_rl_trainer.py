@@ -40,7 +40,7 @@ def _train(tmp_path, name="run", seed=0, **sections):
 def test_every_trainable_parameter_changes(algorithm):
     model, tok, world = tiny_setup(seed=0)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    from motivlab.rl.sampling import sample
+    from motivlab.models.generation import sample
     from motivlab.rl.update import update_policy
     from motivlab.worlds.base import grade_batch
 
@@ -145,7 +145,7 @@ def test_micro_batching_gives_the_same_gradient(aggregation):
     through one plain SGD step) equals the whole-batch gradient."""
     import copy
 
-    from motivlab.rl.sampling import sample
+    from motivlab.models.generation import sample
     from motivlab.rl.update import update_policy
     from motivlab.worlds.base import grade_batch
 
@@ -189,7 +189,7 @@ def test_disk_full_while_writing_keeps_run_resumable(tmp_path, monkeypatch):
 
 
 def test_hooks_shape_prompts_rewards_and_weights(tmp_path):
-    from motivlab.rl.hooks import TrainerHook
+    from motivlab.rl.interventions.hooks import TrainerHook
 
     class FilterAll(TrainerHook):
         name = "filter"

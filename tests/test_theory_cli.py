@@ -93,7 +93,7 @@ def test_figures_quick(tmp_path: Path) -> None:
 def test_figure5_missing_module_is_skipped_with_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "motivlab.theory.figure5", None)  # import raises ImportError
+    monkeypatch.setitem(sys.modules, "motivlab.theory.heterogeneous.figure5", None)  # import raises ImportError
     res = _run("figures", "--out", str(tmp_path), "--quick", "--only", "5")
     assert res.exit_code == 0, res.output
     assert "skipped" in res.output and "Figure 5" in (tmp_path / "index.html").read_text()

@@ -9,7 +9,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from motivlab.theory import Problem, critical_diversity, fit_loglog_slope
-from motivlab.theory.model import logit, sigmoid
+from motivlab.theory.homogeneous.model import logit, sigmoid
 
 P0 = np.array([0.1, 0.01, 0.001])
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 from motivlab.theory import IntegratorConfig, Problem, simulate, vector_field
-from motivlab.theory.dynamics import _rates
-from motivlab.theory.model import sigmoid
+from motivlab.theory.homogeneous.dynamics import _rates
+from motivlab.theory.homogeneous.model import sigmoid
 
 HORIZON = dict(tol=1e-12, max_steps=10**6)  # integrate to t_max exactly (no early stop)
 

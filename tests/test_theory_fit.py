@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from scipy.special import logit
 
 from motivlab.errors import MotivlabInputError
-from motivlab.theory.fit import BehaviouralSelectionFit
-from motivlab.theory.fit_data import Trajectories
-from motivlab.theory.fit_forward import critical_diversity, euler_grid, simulate_trajectories
-from motivlab.theory.fit_solver import levenberg_marquardt
+from motivlab.theory.fit.data import Trajectories
+from motivlab.theory.fit.estimator import BehaviouralSelectionFit
+from motivlab.theory.fit.forward import critical_diversity, euler_grid, simulate_trajectories
+from motivlab.theory.fit.solver import levenberg_marquardt
 
 ALPHA = np.array([4e-3, 3e-3, 2e-3])  # per RL step
 
@@ -146,8 +146,8 @@ def test_fixed_parameter_is_held_and_per_env_learnabilities_fit():
 
 
 def test_critical_diversity_fixed_budget_matches_saturation_reference():
-    from motivlab.theory.critical import critical_diversity as reference
-    from motivlab.theory.params import Problem
+    from motivlab.theory.homogeneous.critical import critical_diversity as reference
+    from motivlab.theory.homogeneous.params import Problem
 
     p0 = np.array([0.1, 0.01])
     ours = critical_diversity(p0, np.ones(3), np.array([1.0, 1.0, 0.0]), (0.0, logit(0.1)), horizon=1e6)

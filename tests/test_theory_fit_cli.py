@@ -7,8 +7,8 @@ import typer
 from scipy.special import logit
 from typer.testing import CliRunner
 
-from motivlab.theory.fit_cli import fit_command
-from motivlab.theory.fit_forward import simulate_trajectories
+from motivlab.theory.fit.cli import fit_command
+from motivlab.theory.fit.forward import simulate_trajectories
 
 app = typer.Typer()
 app.command("fit")(fit_command)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from motivlab.errors import MotivlabInputError
-from motivlab.theory.fit_data import load_trajectories
+from motivlab.theory.fit.data import load_trajectories
 
 
 def _metrics() -> pd.DataFrame:

@@ -7,16 +7,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from motivlab.theory.calibration import calibrate_scale, loglog_slope
-from motivlab.theory.diversity import critical_diversity, default_n_grid, diversity_sweep, refine_nstar
-from motivlab.theory.heterogeneous import (
+from motivlab.theory.heterogeneous.calibration import calibrate_scale, loglog_slope
+from motivlab.theory.heterogeneous.diversity import (
+    critical_diversity,
+    default_n_grid,
+    diversity_sweep,
+    refine_nstar,
+)
+from motivlab.theory.heterogeneous.population import (
     HeterogeneousConfig,
     Population,
     draw_population,
     mean_propensity,
     simulate,
 )
-from motivlab.theory.model import logit, reward_gradients, sigmoid
+from motivlab.theory.homogeneous.model import logit, reward_gradients, sigmoid
 
 
 def _pop(cfg, n, r=2, seed=0):
@@ -188,8 +193,8 @@ def test_refinement_narrows_to_the_bisected_crossing():
 
 def test_identical_environments_reproduce_homogeneous_critical_diversity():
     """Regression: a stop test on dp/dt alone ended tiny-p0 runs at t = 0 and doubled N*(0.001)."""
-    critical = pytest.importorskip("motivlab.theory.critical")
-    from motivlab.theory.params import Problem
+    critical = pytest.importorskip("motivlab.theory.homogeneous.critical")
+    from motivlab.theory.homogeneous.params import Problem
 
     p0s = np.array([0.01, 0.001])
     ref = critical.critical_diversity(Problem(p0=p0s)).n_star  # real-valued N, run to saturation

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from motivlab.theory.geometries import GEOMETRIES, sample_coordinates
-from motivlab.theory.kernels import (
+from motivlab.theory.heterogeneous.geometries import GEOMETRIES, sample_coordinates
+from motivlab.theory.heterogeneous.kernels import (
     ConstantCoupling,
     DenseCoupling,
     IdentityCoupling,

@@ -9,7 +9,7 @@ import pytest
 
 from motivlab.errors import MotivlabInputError
 from motivlab.theory import Problem
-from motivlab.theory.model import sigmoid
+from motivlab.theory.homogeneous.model import sigmoid
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_initial_state_reproduces_initial_skills_with_lambda() -> None:
 
 
 def test_sample_problems_reproducible_and_centred() -> None:
-    from motivlab.theory.params import sample_problems
+    from motivlab.theory.homogeneous.params import sample_problems
 
     base = Problem(p0=0.01, n=np.array([1.0, 10.0]))
     a = sample_problems(base, np.random.default_rng(3), 2000, sigma_alpha=(0.5, 0.0, 0.2), sigma_logit=(0.3, 0, 0))

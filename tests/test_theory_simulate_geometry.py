@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from motivlab.cli import app
-from motivlab.theory.dynamics import IntegratorConfig
-from motivlab.theory.dynamics import simulate as simulate_homogeneous
-from motivlab.theory.heterogeneous import HeterogeneousConfig, draw_population
-from motivlab.theory.heterogeneous import simulate as simulate_heterogeneous
-from motivlab.theory.params import Problem
-from motivlab.theory.simulate_geometry import GeometryRun, run_saved
+from motivlab.theory.heterogeneous.population import HeterogeneousConfig, draw_population
+from motivlab.theory.heterogeneous.population import simulate as simulate_heterogeneous
+from motivlab.theory.heterogeneous.simulate import GeometryRun, run_saved
+from motivlab.theory.homogeneous.dynamics import IntegratorConfig
+from motivlab.theory.homogeneous.dynamics import simulate as simulate_homogeneous
+from motivlab.theory.homogeneous.params import Problem
 
 runner = CliRunner()
 SMALL = ["--n", "20", "--save-points", "30"]
@@ -156,7 +156,7 @@ def test_rff_kernel_in_one_dimension(tmp_path: Path) -> None:
 
 
 def test_one_population_table_is_readable_by_the_fit_loader(tmp_path: Path) -> None:
-    from motivlab.theory.fit_data import Trajectories
+    from motivlab.theory.fit.data import Trajectories
 
     tables = _simulate(tmp_path / "run", "--geometry", "manifold", "--d", "3", *SMALL)
     data = Trajectories.from_frame(tables["trajectories"])

@@ -11,8 +11,8 @@ torch or statsmodels until a name is used)::
 
 * running — :class:`EvalRunConfig`, :func:`run_eval` (:mod:`motivlab.evals.runner`);
 * task data — :func:`load_tasks`, :func:`load_choice_pairs` (:mod:`motivlab.evals.tasks`);
-* analysis — :func:`load_results`, :func:`analyze` (:mod:`motivlab.evals.analysis`),
-  :func:`write_outputs` (:mod:`motivlab.evals.analysis_report`).
+* analysis — :func:`load_results`, :func:`analyze` (:mod:`motivlab.evals.analysis.pipeline`),
+  :func:`write_outputs` (:mod:`motivlab.evals.analysis.report`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ _LAZY = {
     "run_eval": "runner",
     "load_tasks": "tasks",
     "load_choice_pairs": "tasks",
-    "load_results": "analysis",
-    "analyze": "analysis",
-    "write_outputs": "analysis_report",
+    "load_results": "analysis.pipeline",
+    "analyze": "analysis.pipeline",
+    "write_outputs": "analysis.report",
 }
 
 __all__ = sorted(_LAZY)

@@ -91,12 +91,12 @@ def serve_command(
 def _mount_analysis() -> None:
     """The analysis commands live in analysis_cli (its owner's module); mount them if present."""
     try:
-        from motivlab.evals.analysis_cli import analyze_command
+        from motivlab.evals.analysis.cli import analyze_command
     except ImportError:
         return
     app.command("analyze")(analyze_command)
     try:
-        from motivlab.evals.analysis_cli import synthetic_command
+        from motivlab.evals.analysis.cli import synthetic_command
     except ImportError:
         return
     app.command("synthetic")(synthetic_command)

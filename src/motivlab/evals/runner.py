@@ -71,7 +71,7 @@ class EvalRunConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device_name(cls, v: str) -> str:
-        from motivlab.rl.device import check_device_name
+        from motivlab.models.device import check_device_name
 
         return check_device_name(v)
 
@@ -227,7 +227,7 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
     for spec in {cfg.model, cfg.judge or cfg.model}:
         _check_spec(spec)  # before anything is written: a typo should not leave a results folder
     if backends is None and not all(spec.startswith("openai:") for spec in {cfg.model, cfg.judge or cfg.model}):
-        from motivlab.rl.device import resolve_device
+        from motivlab.models.device import resolve_device
 
         resolve_device(cfg.device)  # likewise: a GPU that is not there
     if (cfg.prefill or cfg.structured) and backends is None and cfg.model.startswith("openai:"):

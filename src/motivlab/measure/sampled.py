@@ -12,7 +12,7 @@ the world's stop string, then let the world label the route and grade the answer
 Where a route was never sampled its skill has no data and is NaN (with ``n_rs`` / ``n_local`` = 0
 saying why); everything else is always finite.
 
-Sampling is :func:`motivlab.rl.sampling.sample` (the trainer's batched KV-cache sampler, so the
+Sampling is :func:`motivlab.models.generation.sample` (the trainer's batched KV-cache sampler, so the
 measurement sees exactly what RL rollouts see). Deterministic by ``seed``: it draws from a
 private ``torch.Generator``, never the global RNG.
 """
@@ -29,7 +29,7 @@ import pandas as pd
 from motivlab.errors import MotivlabInputError
 from motivlab.measure.exact import check_env_ids, check_model_world
 from motivlab.measure.stats import wilson_interval
-from motivlab.rl.sampling import sample
+from motivlab.models.generation import sample
 from motivlab.worlds.base import Route, World, grade_batch
 
 SAMPLED_COLUMNS = [

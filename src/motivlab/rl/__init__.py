@@ -4,8 +4,8 @@
     result = train(TrainConfig(steps=20), "runs/demo")   # GRPO on the default organism
 """
 
+from motivlab.models.generation import Samples, sample
 from motivlab.rl.config import GRPOConfig, RejectionConfig, TrainConfig, build_config, load_config
-from motivlab.rl.sampling import Samples, sample
 from motivlab.rl.trainer import TrainResult, train
 
 __all__ = [

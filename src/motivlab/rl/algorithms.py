@@ -52,7 +52,7 @@ def sequence_logprobs(
     0 where ``completion_mask`` is False.
 
     prompt_ids/mask (B, P) left-padded; completion_ids/mask (B, T) right-padded. Positions follow
-    the real tokens (padding does not shift them), exactly as in :func:`motivlab.rl.sampling.sample`,
+    the real tokens (padding does not shift them), exactly as in :func:`motivlab.models.generation.sample`,
     so these log-probs equal the sampler's up to float rounding.
     """
     ids = torch.cat([prompt_ids, completion_ids], dim=1)  # (B, P+T)

@@ -23,10 +23,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from motivlab.interventions.config import Intervention
+from motivlab.models.device import DEVICE_CHOICES, check_device_name
 from motivlab.models.organism import OrganismConfig
 from motivlab.rl.algorithms import AdvantageScale, LossAggregation
-from motivlab.rl.device import DEVICE_CHOICES, check_device_name
+from motivlab.rl.interventions.config import Intervention
 from motivlab.worlds.hint_config import HintWorldConfig
 
 
@@ -127,7 +127,7 @@ class WorldSection(_Strict):
 
 
 class SamplingSection(_Strict):
-    """How rollouts are drawn (motivlab.rl.sampling.sample)."""
+    """How rollouts are drawn (motivlab.models.generation.sample)."""
 
     max_new_tokens: int | None = Field(
         None, ge=1, description="Completion length cap; None: the world's rewarded completion length + 2."
@@ -195,7 +195,7 @@ class TrainConfig(_Strict):
     interventions: list[Intervention] = Field(
         default_factory=list, description="Training-time interventions, applied in order at each step "
         "(``[[interventions]]`` tables, ``kind`` = 'filter', 'monitor_penalty', 'prompt_prefix' or 'steer'; fields in "
-        "motivlab.interventions.config). Empty: plain RL. Python hooks given to train() run after these."
+        "motivlab.rl.interventions.config). Empty: plain RL. Python hooks given to train() run after these."
     )
 
     @field_validator("device", mode="before")

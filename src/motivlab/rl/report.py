@@ -150,7 +150,7 @@ def finish_run(run: Any, config: Any, tables: Mapping[str, pd.DataFrame]) -> Pat
         report.table(pd.DataFrame([summary["sampled_train"]]), "Sampled training rollouts, first vs last steps.")
     if "timing" in summary:
         report.table(pd.DataFrame([summary["timing"]]), "Time per phase (seconds, whole run).")
-    from motivlab.interventions.report import add_intervention_section
+    from motivlab.rl.interventions.report import add_intervention_section
 
     add_intervention_section(report, config, steps)
     report.heading("Config")

@@ -5,7 +5,7 @@ What one step really does (the loop in :func:`train` reads top to bottom):
 1. **pick** ``prompts_per_step`` envs from the training set (uniformly, without replacement when
    there are enough), with an RNG derived from ``(seed, step)``;
 2. **sample** ``group_size`` completions per prompt from the current policy
-   (:func:`motivlab.rl.sampling.sample`, generator derived from ``(seed, step)``);
+   (:func:`motivlab.models.generation.sample`, generator derived from ``(seed, step)``);
 3. **grade** them with the world's grader (:func:`motivlab.worlds.base.grade_batch`) and
    **label** each rollout's route with the monitor;
 4. **measure**: per-env and overall reward, p, sR, sL with Wilson intervals from the rollouts,
@@ -42,11 +42,11 @@ import torch
 
 from motivlab.errors import MotivlabInputError
 from motivlab.measure.metrics import empty_metrics, merge_exact, rollout_metrics
+from motivlab.models.generation import sample
 from motivlab.rl.config import TrainConfig, config_to_dict
-from motivlab.rl.hooks import TrainerHook, check_rewards, check_weights
+from motivlab.rl.interventions.hooks import TrainerHook, check_rewards, check_weights
 from motivlab.rl.progress import TrainProgress
 from motivlab.rl.rundir import RunDir
-from motivlab.rl.sampling import sample
 from motivlab.rl.setup import check_vocabulary, default_max_new_tokens, load_policy, load_world
 from motivlab.rl.update import update_policy
 from motivlab.worlds.base import Route, World, grade_batch
@@ -141,10 +141,10 @@ def train(
     ``model``/``tokenizer``/``world`` override what the config would load (the Python API for
     benchmarks and tests); the config is still what ``config.toml`` records, and a given ``model``
     is moved to ``config.device`` (in place, like the training itself). ``hooks`` are
-    interventions called at the named points of :mod:`motivlab.rl.hooks`.
+    interventions called at the named points of :mod:`motivlab.rl.interventions.hooks`.
     """
     from motivlab.measure.monitors import build_monitor
-    from motivlab.rl.device import describe_device, resolve_device
+    from motivlab.models.device import describe_device, resolve_device
     from motivlab.rl.report import finish_run
 
     device = resolve_device(config.device)  # before anything is written: a missing GPU fails cleanly
@@ -263,7 +263,7 @@ def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any)
     """The config's interventions as hooks, built on the *starting* weights (before a checkpoint is loaded)."""
     if not config.interventions:
         return []
-    from motivlab.interventions.build import BuildContext, build_hooks
+    from motivlab.rl.interventions.build import BuildContext, build_hooks
 
     ctx = BuildContext(
         world=world, tokenizer=tokenizer, group_size=config.algorithm.group_size, model=model, seed=config.seed,

@@ -1,11 +1,11 @@
 """One policy update from one step's rollouts: GRPO or rejection sampling, with micro-batching.
 
-The update sees a sampled batch (:class:`motivlab.rl.sampling.Samples`) and its rewards, and
+The update sees a sampled batch (:class:`motivlab.models.generation.Samples`) and its rewards, and
 takes ``num_iterations`` optimiser steps on it. Each optimiser step accumulates gradients over
 micro-batches whose losses are normalised by the *whole* batch (see
 :mod:`motivlab.rl.algorithms`), so micro-batching changes memory use, not the gradient.
 
-Devices: the sampled batch arrives on the CPU (:func:`motivlab.rl.sampling.sample`); the
+Devices: the sampled batch arrives on the CPU (:func:`motivlab.models.generation.sample`); the
 sampler's log-probs, advantages and masks are moved once to the model's device, and each
 micro-batch's ids are moved by :func:`motivlab.rl.algorithms.sequence_logprobs`. On a CPU model
 every move is a no-op, so CPU numbers do not depend on this.
@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from motivlab.models.generation import Samples
 from motivlab.rl.algorithms import (
     LossParts,
     Normaliser,
@@ -35,7 +36,6 @@ from motivlab.rl.algorithms import (
     sequence_logprobs,
 )
 from motivlab.rl.config import GRPOConfig, OptimSection, RejectionConfig
-from motivlab.rl.sampling import Samples
 
 
 @dataclass

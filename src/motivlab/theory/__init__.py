@@ -15,8 +15,8 @@ Public API (imported lazily, so ``import motivlab.theory`` and the CLI start fas
 * per-environment quantities — :func:`sigmoid`, :func:`skills`, :func:`expected_reward`,
   :func:`reward_gradients`.
 
-The heterogeneous model lives in :mod:`motivlab.theory.heterogeneous`, fitting in
-:mod:`motivlab.theory.fit`.
+The heterogeneous model lives in :mod:`motivlab.theory.heterogeneous.population`, fitting in
+:mod:`motivlab.theory.fit.estimator`.
 """
 
 from __future__ import annotations
@@ -25,43 +25,43 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "expected_reward": "model",
-    "reward_gradients": "model",
-    "sigmoid": "model",
-    "skills": "model",
-    "Problem": "params",
-    "sample_problems": "params",
-    "IntegratorConfig": "dynamics",
-    "Solution": "dynamics",
-    "simulate": "dynamics",
-    "final_propensity": "dynamics",
-    "vector_field": "dynamics",
-    "CriticalResult": "critical",
-    "critical_diversity": "critical",
-    "SlopeFit": "sweeps",
-    "critical_curve": "sweeps",
-    "diversity_sweep": "sweeps",
-    "fit_loglog_slope": "sweeps",
-    "learnability_heatmap": "sweeps",
-    "log_grid": "sweeps",
+    "expected_reward": "homogeneous.model",
+    "reward_gradients": "homogeneous.model",
+    "sigmoid": "homogeneous.model",
+    "skills": "homogeneous.model",
+    "Problem": "homogeneous.params",
+    "sample_problems": "homogeneous.params",
+    "IntegratorConfig": "homogeneous.dynamics",
+    "Solution": "homogeneous.dynamics",
+    "simulate": "homogeneous.dynamics",
+    "final_propensity": "homogeneous.dynamics",
+    "vector_field": "homogeneous.dynamics",
+    "CriticalResult": "homogeneous.critical",
+    "critical_diversity": "homogeneous.critical",
+    "SlopeFit": "homogeneous.sweeps",
+    "critical_curve": "homogeneous.sweeps",
+    "diversity_sweep": "homogeneous.sweeps",
+    "fit_loglog_slope": "homogeneous.sweeps",
+    "learnability_heatmap": "homogeneous.sweeps",
+    "log_grid": "homogeneous.sweeps",
     "make_figures": "figures",
     # heterogeneous model (its simulate / diversity_sweep / critical_diversity stay in their modules)
-    "HeterogeneousConfig": "heterogeneous",
-    "Population": "heterogeneous",
-    "draw_population": "heterogeneous",
-    "mean_propensity": "heterogeneous",
-    "sample_coordinates": "geometries",
-    "GEOMETRIES": "geometries",
-    "gaussian_coupling": "kernels",
-    "refine_nstar": "diversity",
-    "calibrate_scale": "calibration",
-    "loglog_slope": "calibration",
-    "make_figure5": "figure5",
+    "HeterogeneousConfig": "heterogeneous.population",
+    "Population": "heterogeneous.population",
+    "draw_population": "heterogeneous.population",
+    "mean_propensity": "heterogeneous.population",
+    "sample_coordinates": "heterogeneous.geometries",
+    "GEOMETRIES": "heterogeneous.geometries",
+    "gaussian_coupling": "heterogeneous.kernels",
+    "refine_nstar": "heterogeneous.diversity",
+    "calibrate_scale": "heterogeneous.calibration",
+    "loglog_slope": "heterogeneous.calibration",
+    "make_figure5": "heterogeneous.figure5",
     # fitting the model to measured trajectories
-    "BehaviouralSelectionFit": "fit",
-    "load_trajectories": "fit_data",
-    "Trajectories": "fit_data",
-    "simulate_trajectories": "fit_forward",
+    "BehaviouralSelectionFit": "fit.estimator",
+    "load_trajectories": "fit.data",
+    "Trajectories": "fit.data",
+    "simulate_trajectories": "fit.forward",
 }
 
 __all__ = sorted(_LAZY)

@@ -62,7 +62,7 @@ def _floats(name: str, text: str) -> list[float]:
 
 def _problem(p0: Any, sr0: float, sl0: float, alpha: str, coupling: str, cost: float, lam: float,
              normalize: str, n: Any = 1.0) -> Any:
-    from motivlab.theory.params import Problem
+    from motivlab.theory.homogeneous.params import Problem
 
     az, ax, ay = _triple("--alpha", alpha)
     cz, cx, cy = _triple("--coupling", coupling)
@@ -81,7 +81,7 @@ def _problem(p0: Any, sr0: float, sl0: float, alpha: str, coupling: str, cost: f
 
 def _integrator(method: str) -> Any:
     from motivlab.errors import check_choice
-    from motivlab.theory.dynamics import IntegratorConfig
+    from motivlab.theory.homogeneous.dynamics import IntegratorConfig
 
     check_choice("--method", method, ["adaptive", "adaptive_euler", "euler"])
     return IntegratorConfig(method=method)  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ def critical_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Critical diversity N*: the smallest N (real, homogeneous coupling) with p∞ > θ."""
-    from motivlab.theory.critical import critical_diversity
+    from motivlab.theory.homogeneous.critical import critical_diversity
 
     problem = _problem(p0, sr0, sl0, alpha, coupling, cost, lam, normalize)
     config = _integrator("adaptive")
@@ -197,7 +197,7 @@ def simulate_command(
 
     from motivlab.errors import check_choice
     from motivlab.io import atomic_write_text
-    from motivlab.theory.dynamics import simulate
+    from motivlab.theory.homogeneous.dynamics import simulate
 
     fmt = check_choice("--format", "json" if fmt is None else fmt, ["json", "csv"])
     method = "adaptive" if method is None else method
@@ -223,7 +223,7 @@ def simulate_command(
 
 def _simulate_geometry(o: dict[str, Any]) -> None:
     """The --geometry path of ``simulate``: validate, integrate (progress bar), write the folder."""
-    from motivlab.theory.simulate_geometry_cli import build_run, run_command
+    from motivlab.theory.heterogeneous.cli import build_run, run_command
 
     if o["method"] is not None or o["fmt"] is not None:
         raise MotivlabInputError("--method and --format apply to the homogeneous model; with --geometry use "
@@ -268,7 +268,7 @@ def sweep_command(
 
     from motivlab.errors import check_range
     from motivlab.io import write_table
-    from motivlab.theory.sweeps import diversity_sweep, log_grid
+    from motivlab.theory.homogeneous.sweeps import diversity_sweep, log_grid
 
     p0s = np.array(_floats("--p0", p0))
     check_range("--points", points, low=2, high=100_000)
@@ -307,7 +307,7 @@ def figures_command(
 
 
 def _mount_optional(module: str, name: str) -> None:
-    """Mount the ``name`` command another module provides (``motivlab.theory.fit_cli`` → ``fit``).
+    """Mount the ``name`` command another module provides (``motivlab.theory.fit.cli`` → ``fit``).
 
     The module may expose ``<name>_command`` (a typer command function, preferred), ``register(app)``
     or a Typer ``app``. Absent module: no command. A module that fails to import must not take the
@@ -335,4 +335,4 @@ def _mount_optional(module: str, name: str) -> None:
         app.add_typer(mod.app, name=name)
 
 
-_mount_optional("motivlab.theory.fit_cli", "fit")
+_mount_optional("motivlab.theory.fit.cli", "fit")

@@ -5,7 +5,7 @@
 3. Homogeneous coupling ``c = (1, 1, 0)``: ``p_∞`` against ``N`` for several ``p0`` (N* marked).
 4. ``N*`` against ``p0`` in log-log axes with fitted slopes (95 % t intervals) for several ``c_y``
    and skill gaps.
-5. Heterogeneous ``N*`` vs ``p0`` per geometry — drawn by :mod:`motivlab.theory.figure5` (another
+5. Heterogeneous ``N*`` vs ``p0`` per geometry — drawn by :mod:`motivlab.theory.heterogeneous.figure5` (another
    module; skipped with a note when it is not installed).
 
 Every figure is one batched computation; ``quick=True`` shrinks the grids so figures 1–4 take a
@@ -26,8 +26,13 @@ import pandas as pd
 
 from motivlab.io import run_metadata, write_json, write_table
 from motivlab.report import HtmlReport, save_figure
-from motivlab.theory.params import Problem
-from motivlab.theory.sweeps import critical_curve, diversity_sweep, fit_loglog_slope, learnability_heatmap
+from motivlab.theory.homogeneous.params import Problem
+from motivlab.theory.homogeneous.sweeps import (
+    critical_curve,
+    diversity_sweep,
+    fit_loglog_slope,
+    learnability_heatmap,
+)
 
 __all__ = ["FigureOutput", "make_figures"]
 
@@ -214,9 +219,9 @@ def figure4(out: Path, quick: bool, on_round: Callable[[int, int], None] | None 
 
 
 def figure5(out: Path, quick: bool) -> FigureOutput:
-    """Heterogeneous N*(p0) from :mod:`motivlab.theory.figure5` when that module is present."""
+    """Heterogeneous N*(p0) from :mod:`motivlab.theory.heterogeneous.figure5` when that module is present."""
     try:
-        mod = importlib.import_module("motivlab.theory.figure5")
+        mod = importlib.import_module("motivlab.theory.heterogeneous.figure5")
     except ImportError as exc:
         return FigureOutput("Figure 5 — heterogeneous coupling", None, note=f"skipped: {exc}")
     res = mod.make_figure5(out, quick)

@@ -46,9 +46,9 @@ __all__ = ["HintWorld", "HintWorldConfig"]
 
 
 def sample_coordinates(geometry: str, n: int, d: int, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Coordinates ``(n, d)`` from the theory's named geometry (:mod:`motivlab.theory.geometries`),
+    """Coordinates ``(n, d)`` from the theory's named geometry (:mod:`motivlab.theory.heterogeneous.geometries`),
     so an organism's envs and a simulation's envs are drawn from one definition."""
-    from motivlab.theory.geometries import sample_coordinates as theory_sample
+    from motivlab.theory.heterogeneous.geometries import sample_coordinates as theory_sample
 
     return np.asarray(theory_sample(geometry, n, d, scale=scale, rng=rng), dtype=np.float64)
 

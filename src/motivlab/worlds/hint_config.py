@@ -31,7 +31,7 @@ class HintWorldConfig(BaseModel):
     dim: int = Field(2, ge=1, le=64, description="Dimension d of the latent coordinates u_e.")
     geometry: Geometry = Field(
         "uniform",
-        description="How coordinates are drawn (motivlab.theory.geometries, the theory's own generators): "
+        description="How coordinates are drawn (motivlab.theory.heterogeneous.geometries, the theory's own generators): "
         "'uniform' in the unit cube, 'gaussian' isotropic with the cube's spread, 'clustered' (8 tight "
         "Gaussian clusters), 'manifold' (a smooth closed curve in R^d); all times coordinate_scale.",
     )

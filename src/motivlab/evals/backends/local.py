@@ -56,7 +56,7 @@ class LocalBackend:
             import torch
 
             torch.set_num_threads(int(check_range("threads", threads, low=1, high=1024)))
-        from motivlab.rl.device import resolve_device
+        from motivlab.models.device import resolve_device
 
         device = str(resolve_device(device))  # "auto" -> cuda:0 or cpu; a missing GPU is an error
         if model is None or tokenizer is None:
@@ -116,7 +116,7 @@ class LocalBackend:
                         structures: list[ReplyStructure | None] | None = None) -> list[Completion]:
         import torch
 
-        from motivlab.evals.backends.decoding import decode
+        from motivlab.models.batched_decoding import decode
 
         prefills = prefills if prefills is not None else [""] * len(texts)
         digest = hashlib.sha256(repr(sorted(seeds)).encode()).digest()
@@ -156,7 +156,7 @@ class LocalBackend:
     def _closing_brace_tokens(self) -> Any:
         """(V,) bool: tokens whose text contains '}' — only those can close a JSON reply (the RL
         sampler's stop-string table, cached per tokenizer)."""
-        from motivlab.rl.sampling import cached_stop_table
+        from motivlab.models.generation import cached_stop_table
 
         vocab = int(self.model.get_output_embeddings().weight.shape[0])
         return cached_stop_table(self.tokenizer, "}", vocab)

@@ -1,1 +1,0 @@
-"""Interventions on motivation-space exploration (see shared/design/interventions.md)."""
