@@ -11,6 +11,7 @@ import typer
 
 from motivlab.evals.cli import app as eval_app
 from motivlab.evals.cli import serve_command
+from motivlab.experiments.cli import app as experiment_app
 from motivlab.models.cli import app as organism_app
 from motivlab.rl.cli import demo_command, train_command
 from motivlab.theory.cli import app as theory_app
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(theory_app, name="theory", help="The behavioural-selection model: simulate, sweep, critical diversity, fit, figures.")
 app.add_typer(organism_app, name="organism", help="The embedded model organism: pretrain, measure, calibrate.")
 app.add_typer(world_app, name="world", help="Inspect worlds: sizes, fingerprint, the envs of a split.")
+app.add_typer(experiment_app, name="experiment", help="Experiments that test the theory on the organism: transfer probes, critical diversity, the loop.")
 app.add_typer(eval_app, name="eval", help="Self-reported motivation vs behaviour: run the protocol, analyze.")
 app.command("train")(train_command)
 app.command("demo")(demo_command)
