@@ -6,7 +6,7 @@ in [1e-6, 1e-1], threshold 0.5, n_max = 1e7, N* to a relative accuracy of 1e-3.
 * Baseline — what one would write with SciPy: for each p0, bisection in log N on [1, n_max]; each
   evaluation of p_∞(N) is ``scipy.integrate.solve_ivp`` (LSODA, rtol 1e-6, atol 1e-9) run until
   the same saturation rule as ours (a terminal event on max |d(p, sR, sL)/dt| = tol × min α).
-* Ours — :func:`motivlab.theory.critical_diversity`: all 40 p0 at once (log-grid scan, then
+* Ours — :func:`motivlab.theory.critical_diversity_at_saturation`: all 40 p0 at once (log-grid scan, then
   multi-section), one vectorised integrator call per round.
 
 The two curves must agree to 0.5 % (checked; the script fails otherwise). The last line printed is
@@ -26,7 +26,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.special import expit, logit
 
-from motivlab.theory import IntegratorConfig, Problem, critical_diversity
+from motivlab.theory import IntegratorConfig, Problem, critical_diversity_at_saturation
 
 P0 = np.geomspace(1e-6, 1e-1, 40)
 SR0, SL0, THETA, N_MAX, RTOL = 0.5, 0.1, 0.5, 1e7, 1e-3
@@ -72,10 +72,10 @@ def _n_star_scipy(p0: float) -> float | None:
 
 def main() -> None:
     problem = Problem(p0=P0, sr0=SR0, sl0=SL0)
-    critical_diversity(problem, threshold=THETA, n_max=N_MAX, rtol=RTOL)  # warm-up (imports, caches)
+    critical_diversity_at_saturation(problem, threshold=THETA, n_max=N_MAX, rtol=RTOL)  # warm-up (imports, caches)
     t0 = time.perf_counter()
     for _ in range(REPEATS):
-        ours = critical_diversity(problem, threshold=THETA, n_max=N_MAX, rtol=RTOL)
+        ours = critical_diversity_at_saturation(problem, threshold=THETA, n_max=N_MAX, rtol=RTOL)
     t_ours = (time.perf_counter() - t0) / REPEATS
     t0 = time.perf_counter()
     base = [_n_star_scipy(float(p)) for p in P0]
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"max relative difference ours vs solve_ivp: {np.abs(rel).max():.2e} (must be < 5e-3)")
     assert np.abs(rel).max() < 5e-3, "batched N* disagrees with solve_ivp"
     print(f"solve_ivp + bisection, one point at a time: {t_base:.2f} s")
-    print(f"motivlab batched critical_diversity:        {t_ours:.3f} s (mean of {REPEATS})")
+    print(f"motivlab batched critical_diversity_at_saturation:        {t_ours:.3f} s (mean of {REPEATS})")
     print(f"speed ratio (baseline / ours): {t_base / t_ours:.1f}x")
 
 

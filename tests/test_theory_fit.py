@@ -15,7 +15,7 @@ from scipy.special import logit
 from motivlab.errors import MotivlabInputError
 from motivlab.theory.fit.data import Trajectories
 from motivlab.theory.fit.estimator import BehaviouralSelectionFit
-from motivlab.theory.fit.forward import critical_diversity, euler_grid, simulate_trajectories
+from motivlab.theory.fit.forward import critical_diversity_at_horizon, euler_grid, simulate_trajectories
 from motivlab.theory.fit.solver import levenberg_marquardt
 
 ALPHA = np.array([4e-3, 3e-3, 2e-3])  # per RL step
@@ -146,11 +146,11 @@ def test_fixed_parameter_is_held_and_per_env_learnabilities_fit():
 
 
 def test_critical_diversity_fixed_budget_matches_saturation_reference():
-    from motivlab.theory.homogeneous.critical import critical_diversity as reference
+    from motivlab.theory.homogeneous.critical import critical_diversity_at_saturation as reference
     from motivlab.theory.homogeneous.params import Problem
 
     p0 = np.array([0.1, 0.01])
-    ours = critical_diversity(p0, np.ones(3), np.array([1.0, 1.0, 0.0]), (0.0, logit(0.1)), horizon=1e6)
+    ours = critical_diversity_at_horizon(p0, np.ones(3), np.array([1.0, 1.0, 0.0]), (0.0, logit(0.1)), horizon=1e6)
     ref = reference(Problem(p0=p0, sr0=0.5, sl0=0.1, c_z=1.0, c_x=1.0, c_y=0.0)).n_star
     np.testing.assert_allclose(ours, ref, rtol=0.03)
     assert ours[1] > 5 * ours[0]  # N* grows as p0 shrinks

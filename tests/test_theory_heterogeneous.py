@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from motivlab.theory.heterogeneous.calibration import calibrate_scale, loglog_slope
 from motivlab.theory.heterogeneous.diversity import (
-    critical_diversity,
+    critical_diversity_from_grid,
     default_n_grid,
     diversity_sweep,
     refine_nstar,
@@ -124,7 +124,7 @@ def test_critical_diversity_interpolates_in_log_n():
     grid = np.array([1, 10, 100, 1000])
     p = np.array([[0.0, 0.2, 0.8, 1.0], [0.9, 1.0, 1.0, 1.0], [0.0, 0.1, 0.2, 0.3], [0.0, 0.4, np.nan, np.nan]])
     p[3, 2] = 0.6
-    ns = critical_diversity(grid, p, 0.5)
+    ns = critical_diversity_from_grid(grid, p, 0.5)
     np.testing.assert_allclose(ns[0], 10 ** 1.5)
     assert ns[1] == 1.0 and ns[2] == np.inf
     np.testing.assert_allclose(ns[3], 10 ** 1.5)
@@ -197,7 +197,7 @@ def test_identical_environments_reproduce_homogeneous_critical_diversity():
     from motivlab.theory.homogeneous.params import Problem
 
     p0s = np.array([0.01, 0.001])
-    ref = critical.critical_diversity(Problem(p0=p0s)).n_star  # real-valued N, run to saturation
+    ref = critical.critical_diversity_at_saturation(Problem(p0=p0s)).n_star  # real-valued N, run to saturation
     cfg = HeterogeneousConfig(coupling="constant", c=(1.0, 1.0, 0.0), sigma_alpha=(0, 0, 0), init_sd=(0, 0, 0))
     got = diversity_sweep(cfg, p0s=p0s, n_grid=default_n_grid(400, 12), resamples=1, refine_rounds=8).nstar[0]
     np.testing.assert_allclose(got, ref, rtol=0.03, atol=1.0)  # integer N, horizon T = 100

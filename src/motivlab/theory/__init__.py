@@ -4,7 +4,10 @@ Public API (imported lazily, so ``import motivlab.theory`` and the CLI start fas
 
 * problem and integrators — :class:`Problem`, :func:`sample_problems`, :class:`IntegratorConfig`, :func:`simulate`,
   :func:`final_propensity`, :func:`vector_field`, :class:`Solution`;
-* critical diversity — :func:`critical_diversity`, :class:`CriticalResult`;
+* critical diversity — :func:`critical_diversity_at_saturation` (homogeneous model trained until
+  saturation; ``critical_diversity`` is the same function under its historical name),
+  :func:`critical_diversity_at_horizon` (a fixed training budget, for finite RL runs),
+  :func:`critical_diversity_from_grid` (interpolated on a precomputed ``p_∞(N)`` grid), :class:`CriticalResult`;
 * sweeps — :func:`learnability_heatmap`, :func:`diversity_sweep`, :func:`critical_curve`,
   :func:`fit_loglog_slope`, :class:`SlopeFit`, :func:`log_grid`;
 * figures — :func:`make_figures`, :func:`make_figure5`;
@@ -37,7 +40,9 @@ _LAZY = {
     "final_propensity": "homogeneous.dynamics",
     "vector_field": "homogeneous.dynamics",
     "CriticalResult": "homogeneous.critical",
-    "critical_diversity": "homogeneous.critical",
+    "critical_diversity_at_saturation": "homogeneous.critical",
+    "critical_diversity_at_horizon": "fit.forward",
+    "critical_diversity_from_grid": "heterogeneous.diversity",
     "SlopeFit": "homogeneous.sweeps",
     "critical_curve": "homogeneous.sweeps",
     "diversity_sweep": "homogeneous.sweeps",
@@ -45,7 +50,7 @@ _LAZY = {
     "learnability_heatmap": "homogeneous.sweeps",
     "log_grid": "homogeneous.sweeps",
     "make_figures": "figures",
-    # heterogeneous model (its simulate / diversity_sweep / critical_diversity stay in their modules)
+    # heterogeneous model (its simulate / diversity_sweep stay in their modules)
     "HeterogeneousConfig": "heterogeneous.population",
     "Population": "heterogeneous.population",
     "draw_population": "heterogeneous.population",
@@ -64,10 +69,17 @@ _LAZY = {
     "simulate_trajectories": "fit.forward",
 }
 
-__all__ = sorted(_LAZY)
+# Historical name, kept as an alias: the saturation N* is the model's definition (docs/theory.md).
+_ALIASES = {"critical_diversity": "critical_diversity_at_saturation"}
+
+__all__ = sorted([*_LAZY, *_ALIASES])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _ALIASES:
+        value = __getattr__(_ALIASES[name])
+        globals()[name] = value
+        return value
     if name in _LAZY:
         value = getattr(importlib.import_module(f"motivlab.theory.{_LAZY[name]}"), name)
         globals()[name] = value

@@ -100,11 +100,11 @@ def critical_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Critical diversity N*: the smallest N (real, homogeneous coupling) with p∞ > θ."""
-    from motivlab.theory.homogeneous.critical import critical_diversity
+    from motivlab.theory.homogeneous.critical import critical_diversity_at_saturation
 
     problem = _problem(p0, sr0, sl0, alpha, coupling, cost, lam, normalize)
     config = _integrator("adaptive")
-    res = critical_diversity(problem, threshold=threshold, n_max=n_max, rtol=rtol, config=config)
+    res = critical_diversity_at_saturation(problem, threshold=threshold, n_max=n_max, rtol=rtol, config=config)
     n_star = res.tolist()
     out = {
         "n_star": n_star,

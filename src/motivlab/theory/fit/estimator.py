@@ -38,16 +38,14 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 from scipy.special import expit
 
 from motivlab.errors import MotivlabInputError, check_range
+from motivlab.theory.fit.config import FitConfig
 from motivlab.theory.fit.data import QUANTITIES, Trajectories
-from motivlab.theory.fit.forward import critical_diversity, euler_grid, integrate
+from motivlab.theory.fit.forward import critical_diversity_at_horizon, euler_grid, integrate
 from motivlab.theory.fit.params import INIT_NAMES, LATENTS, Layout
 from motivlab.theory.fit.problem import (
     FitProblem,
@@ -58,51 +56,7 @@ from motivlab.theory.fit.problem import (
 )
 from motivlab.theory.fit.solver import LMResult, levenberg_marquardt
 
-__all__ = ["BehaviouralSelectionFit", "FitConfig"]
-
-
-class FitConfig(BaseModel):
-    """Options of :class:`BehaviouralSelectionFit` (and ``motivlab theory fit``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    coupling: Literal["homogeneous", "lengths", "none"] = "homogeneous"
-    """Transfer model: one coupling ``c_k ∈ [0,1]`` per latent for every env pair; Gaussian
-    kernel with lengths ``ℓ_k`` over env coordinates (needs ``coords``); or no transfer (C = I)."""
-    shared_learnabilities: bool = True
-    """One ``α^k`` for all envs (3 parameters) or one per env (3N)."""
-    shared_initial: bool = False
-    """One set of initial logits for all envs (3 parameters) instead of one per env (3N)."""
-    kappa: float = Field(0.0, ge=0.0)
-    """Cost of reward-seeking reasoning ``κ`` (fixed input, not fitted)."""
-    lam: float = Field(0.0, ge=0.0)
-    """Coupled-skills extension ``sR = σ(x + λ y)`` (fixed input, not fitted)."""
-    normalize: Literal["sum", "mean"] = "sum"
-    """Transfer sums gradients over trained envs, or averages them (fixed total batch)."""
-    clip: float = Field(1e-3, gt=0.0, lt=0.5)
-    """Observations and predictions are clipped to ``[clip, 1 - clip]`` before the logit."""
-    n_steps: int = Field(200, ge=10, le=100_000)
-    """Euler substeps over the observed time span (at least one per observation interval)."""
-    fixed: dict[str, float] = Field(default_factory=dict)
-    """Parameters held at a given natural value, e.g. ``{"c_y": 0.0, "alpha_x": 0.01}``."""
-    uncertainty: Literal["jacobian", "bootstrap"] = "jacobian"
-    """Standard errors from the Jacobian at the optimum, or a parametric bootstrap."""
-    n_bootstrap: int = Field(50, ge=2, le=10_000)
-    """Bootstrap refits (only with ``uncertainty="bootstrap"``)."""
-    seed: int = 0
-    """Seed of the bootstrap noise."""
-    loss: Literal["linear", "soft_l1", "huber", "cauchy"] = "linear"
-    """Loss on residuals (scipy's definitions, ``f_scale = 1`` logit); non-linear ones down-weight outliers."""
-    jacobian: Literal["auto", "exact", "block"] = "auto"
-    """Optimiser's Jacobian: exact forward differences (P + 1 integrations), or ``block``, which
-    ignores an env's initial logits' effect on other envs (4 + globals integrations); ``auto`` =
-    block with per-env initial conditions and at least 100 envs. A block descent is always
-    finished by exact iterations, so the optimum and the covariance are those of the exact one."""
-    n_starts: int = Field(3, ge=1, le=50)
-    """Optimiser starts: the grid start plus jittered copies (scouted for 6 iterations, continued
-    only if competitive); the lowest cost wins."""
-    max_iter: int = Field(100, ge=1)
-    """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
+__all__ = ["BehaviouralSelectionFit", "FitConfig"]  # FitConfig re-exported from .config
 
 
 class BehaviouralSelectionFit:
@@ -365,7 +319,7 @@ class BehaviouralSelectionFit:
         per env), the fitted couplings (for ``coupling="lengths"``: the mean-field coupling, the
         mean off-diagonal kernel of the observed envs — an approximation) and the median fitted
         initial skills. ``horizon=None`` trains *until saturation*, exactly as
-        :func:`motivlab.theory.homogeneous.critical.critical_diversity` defines ``p_∞``; a number means a
+        :func:`motivlab.theory.homogeneous.critical.critical_diversity_at_saturation` defines ``p_∞``; a number means a
         fixed training budget of that many RL steps (Euler with a bounded logit change per step).
         ``inf`` where no ``N ≤ n_max`` suffices.
         """
@@ -377,16 +331,16 @@ class BehaviouralSelectionFit:
         check_range("n_max", n_max, low=1.0, low_inclusive=False)
         alpha, c, (x0, y0) = self._homogeneous_reduction()
         if horizon is not None:
-            return critical_diversity(p0, alpha, c, (x0, y0), check_range("horizon", horizon, low=0.0, low_inclusive=False),
+            return critical_diversity_at_horizon(p0, alpha, c, (x0, y0), check_range("horizon", horizon, low=0.0, low_inclusive=False),
                                       threshold=threshold, n_max=n_max, kappa=self.config.kappa,
                                       lam=self.config.lam, normalize=self.config.normalize)
-        from motivlab.theory.homogeneous.critical import critical_diversity as saturated_critical_diversity
+        from motivlab.theory.homogeneous.critical import critical_diversity_at_saturation
         from motivlab.theory.homogeneous.params import Problem
 
         problem = Problem(p0=p0, sr0=float(expit(x0 + self.config.lam * y0)), sl0=float(expit(y0)),
                           alpha_z=alpha[0], alpha_x=alpha[1], alpha_y=alpha[2], c_z=c[0], c_x=c[1], c_y=c[2],
                           kappa=self.config.kappa, lam=self.config.lam, normalize=self.config.normalize)
-        return np.asarray(saturated_critical_diversity(problem, threshold=threshold, n_max=n_max).n_star, float)
+        return np.asarray(critical_diversity_at_saturation(problem, threshold=threshold, n_max=n_max).n_star, float)
 
     def _homogeneous_reduction(self) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
         """(α (3,), c (3,), median initial skill logits (x0, y0)) of the fitted model."""

@@ -29,7 +29,7 @@ from motivlab.theory.homogeneous.model import reward_gradients
 
 __all__ = [
     "CouplingOp",
-    "critical_diversity",
+    "critical_diversity_at_horizon",
     "euler_grid",
     "final_propensity",
     "homogeneous_op",
@@ -157,7 +157,7 @@ def final_propensity(
     return 1.0 / (1.0 + np.exp(-state[:, 0]))
 
 
-def critical_diversity(
+def critical_diversity_at_horizon(
     p0: np.ndarray,
     alpha: np.ndarray,
     c: np.ndarray,

@@ -8,20 +8,16 @@ vectors at once, and the forward-difference Jacobian as one batched integration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.special import logit
 
 from motivlab.errors import MotivlabInputError
+from motivlab.theory.fit.config import FitConfig
 from motivlab.theory.fit.data import QUANTITIES, Trajectories
 from motivlab.theory.fit.forward import euler_grid, homogeneous_op, integrate, lengths_op, pairwise_sq_dist
 from motivlab.theory.fit.params import INIT_NAMES, Layout
-
-if TYPE_CHECKING:
-    from motivlab.theory.fit.estimator import FitConfig
 
 __all__ = ["FitProblem", "first_observed", "jacobian_covariance", "offdiag_sq_dist", "validate_trajectories"]
 

@@ -30,7 +30,7 @@ from motivlab.theory.heterogeneous.population import (
     simulate,
 )
 
-__all__ = ["SweepResult", "critical_diversity", "default_n_grid", "diversity_sweep", "refine_nstar"]
+__all__ = ["SweepResult", "critical_diversity_from_grid", "default_n_grid", "diversity_sweep", "refine_nstar"]
 
 
 def default_n_grid(n_max: int = 10_000, points: int = 16) -> np.ndarray:
@@ -42,7 +42,7 @@ def default_n_grid(n_max: int = 10_000, points: int = 16) -> np.ndarray:
     return np.unique(np.round(np.logspace(0, np.log10(n_max), int(points))).astype(int))
 
 
-def critical_diversity(n_grid, p_inf: np.ndarray, theta: float = 0.5) -> np.ndarray:
+def critical_diversity_from_grid(n_grid, p_inf: np.ndarray, theta: float = 0.5) -> np.ndarray:
     """First crossing of ``θ`` by ``p_∞`` along the N grid, linear in ``log N``.
 
     ``p_inf``: ``(..., G)`` over the grid (NaN = not simulated, allowed only after a crossing).
@@ -127,7 +127,7 @@ def diversity_sweep(
             steps[i] = traj.steps
         if on_point is not None:
             on_point(i + 1, g)
-    nstar = critical_diversity(n_grid, p_inf.transpose(0, 2, 1), cfg.theta)
+    nstar = critical_diversity_from_grid(n_grid, p_inf.transpose(0, 2, 1), cfg.theta)
     if refine_rounds:
         nstar = refine_nstar(cfg, population, n_grid, p0s, p_inf, rounds=refine_rounds)
     return SweepResult(n_grid, p0s, p_inf, nstar, steps)

@@ -1,4 +1,9 @@
-"""Critical diversity N*: the smallest number of environments at which reward-seeking wins.
+"""Critical diversity N* *at saturation*: the smallest number of environments at which reward-seeking wins.
+
+The two other N* functions: :func:`motivlab.theory.fit.forward.critical_diversity_at_horizon`
+(a fixed training budget, for comparisons with finite RL runs) and
+:func:`motivlab.theory.heterogeneous.diversity.critical_diversity_from_grid` (interpolated on a
+precomputed grid of ``p_∞(N)``).
 
 ``N*`` is the smallest ``N ≥ 1`` with ``p_∞(N) > θ`` (``θ = 0.5`` by default) in the homogeneous
 model, ``N`` real. It is found for a whole batch of problems (many ``p0``, couplings, skill gaps)
@@ -28,7 +33,7 @@ from motivlab.errors import check_range
 from motivlab.theory.homogeneous.dynamics import IntegratorConfig, final_propensity
 from motivlab.theory.homogeneous.params import Problem
 
-__all__ = ["CriticalResult", "critical_diversity"]
+__all__ = ["CriticalResult", "critical_diversity_at_saturation"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class CriticalResult:
         return np.array(out, dtype=object).reshape(vals.shape).tolist()
 
 
-def critical_diversity(
+def critical_diversity_at_saturation(
     problem: Problem,
     *,
     threshold: float = 0.5,

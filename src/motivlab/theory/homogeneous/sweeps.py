@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from motivlab.errors import MotivlabInputError, check_range
-from motivlab.theory.homogeneous.critical import critical_diversity
+from motivlab.theory.homogeneous.critical import critical_diversity_at_saturation
 from motivlab.theory.homogeneous.dynamics import IntegratorConfig, simulate
 from motivlab.theory.homogeneous.params import Problem
 
@@ -139,9 +139,9 @@ def critical_curve(
     """``N*`` for every member of ``problems`` (typically a batch over ``p0`` and other settings).
 
     Columns: parameters, ``n_star`` (nullable: missing where never crossed up to ``n_max``),
-    ``crossed``, ``n_lo``, ``n_hi``. Extra keyword arguments go to :func:`critical_diversity`.
+    ``crossed``, ``n_lo``, ``n_hi``. Extra keyword arguments go to :func:`critical_diversity_at_saturation`.
     """
-    res = critical_diversity(problems, threshold=threshold, n_max=n_max, rtol=rtol, config=config, **kwargs)
+    res = critical_diversity_at_saturation(problems, threshold=threshold, n_max=n_max, rtol=rtol, config=config, **kwargs)
     df = _table(problems, {"crossed": res.crossed, "n_lo": res.n_lo})
     crossed = np.reshape(res.crossed, -1)
     df.insert(df.columns.get_loc("crossed"), "n_star", _nullable(np.reshape(res.n_star, -1), crossed))
