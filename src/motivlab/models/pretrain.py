@@ -185,6 +185,16 @@ def ensure_organism(config: OrganismConfig | None = None, *, quick: bool = False
     if quick:
         config = quick_config(config)
     target = organism_cache_root() / config.config_hash()
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one process pretrains a given organism at a time (parallel sweep workers, two `train`s):
+    # the others wait here and then find it in the cache
+    with FileLock(target.parent / f".{target.name}.lock"):
+        return _ensure_locked(config, target, progress)
+
+
+def _ensure_locked(config: OrganismConfig, target: Path, progress: bool) -> Path:
     tried: list[dict[str, Any]] = []
     if (target / ORGANISM_FILE).is_file():
         record = read_organism_json(target)
@@ -210,7 +220,7 @@ def ensure_organism(config: OrganismConfig | None = None, *, quick: bool = False
     if not acceptance["passed"]:
         warnings.warn(f"organism {config.config_hash()}: the cipher was not learnt in {len(tried)} attempt(s) "
                       f"(best sR0 = {measured['train']['s_r']:.3f} for requested {config.sr0}); kept the best, "
-                      "flagged in organism.json", stacklevel=2)
+                      "flagged in organism.json", stacklevel=3)
     _save(model, tokenizer, config, stats, target, measured, acceptance)
     return target
 

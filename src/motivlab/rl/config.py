@@ -259,16 +259,31 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     result: dict[str, Any] = _deep_copy(data)
     for item in overrides:
         path, value = parse_override(item)
-        node = result
-        for part in path[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                raise ValueError(f"--set {item!r}: {part!r} is a value, not a section")
-            node = child
-        node[path[-1]] = value
+        _set_path(result, path, value, f"--set {item!r}")
     return result
+
+
+def apply_values(data: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with each dotted key of ``values`` set to its (already parsed) value:
+    ``--set`` without the parsing, for callers that hold real values (``motivlab sweep``'s grid)."""
+    result: dict[str, Any] = _deep_copy(data)
+    for key, value in values.items():
+        path = [part.strip() for part in key.split(".")]
+        if not all(path):
+            raise ValueError(f"bad key {key!r} (use dotted names like algorithm.beta)")
+        _set_path(result, path, value, repr(key))
+    return result
+
+
+def _set_path(node: dict[str, Any], path: Sequence[str], value: Any, what: str) -> None:
+    for part in path[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ValueError(f"{what}: {part!r} is a value, not a section")
+        node = child
+    node[path[-1]] = value
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
