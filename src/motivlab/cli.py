@@ -14,6 +14,7 @@ from motivlab.evals.cli import serve_command
 from motivlab.experiments.cli import app as experiment_app
 from motivlab.models.cli import app as organism_app
 from motivlab.rl.cli import demo_command, train_command
+from motivlab.sweep.cli import sweep_command
 from motivlab.theory.cli import app as theory_app
 from motivlab.worlds.cli import app as world_app
 
@@ -30,6 +31,7 @@ app.add_typer(experiment_app, name="experiment", help="Experiments that test the
 app.add_typer(eval_app, name="eval", help="Self-reported motivation vs behaviour: run the protocol, analyze.")
 app.command("train")(train_command)
 app.command("demo")(demo_command)
+app.command("sweep")(sweep_command)
 app.command("serve")(serve_command)
 
 
