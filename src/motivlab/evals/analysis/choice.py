@@ -19,7 +19,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from motivlab.evals.analysis.pipeline import Section, control_items, lacking
+from motivlab.evals.analysis.common import Section, control_items, lacking
 from motivlab.measure.stats import wilson_interval
 
 MIN_CHOICES = 20

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from motivlab.evals.analysis.pipeline import ITEM_KEYS, Section, control_items, lacking
+from motivlab.evals.analysis.common import ITEM_KEYS, Section, control_items, lacking
 
 MIN_N = 10
 REPORTS = ("pre", "post")

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from motivlab.evals.analysis.pipeline import Section, lacking
+from motivlab.evals.analysis.common import Section, lacking
 
 MEASURES = ("pre", "post", "performance", "completion", "effort", "log_tokens")
 MIN_PAIRS = 5

@@ -32,31 +32,33 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from motivlab.errors import MotivlabInputError
+from motivlab.evals.analysis import choice as analysis_choice
+from motivlab.evals.analysis import consistency as analysis_consistency
+from motivlab.evals.analysis import manipulations as analysis_manipulations
+from motivlab.evals.analysis import structure as analysis_structure
+from motivlab.evals.analysis.common import (  # re-exported: the names callers used to import from here
+    BREAKDOWN_COMPONENTS,
+    GENERAL_CRITERIA,
+    ITEM_KEYS,
+    Section,
+    control_items,
+    lacking,
+)
 from motivlab.evals.schema import COLUMNS, MEASURES, validate_results
 from motivlab.measure.stats import wilson_interval
 
-ITEM_KEYS = ["model", "task_id", "subtask_id", "categories", "condition"]
-GENERAL_CRITERIA = ("quality", "consistency", "creativity", "attention_to_detail", "relevance")
-BREAKDOWN_COMPONENTS = ("interest", "challenge", "mastery", "fear", "value")
+__all__ = ["BREAKDOWN_COMPONENTS", "GENERAL_CRITERIA", "ITEM_KEYS", "Analysis", "Section", "analyze",
+           "check_results", "control_items", "find_results_files", "item_table", "lacking", "load_results",
+           "parse_rates", "sample_table"]
+
 RESULTS_FILES = ("results.parquet", "results.csv")  # looked for in this order
-
-
-@dataclass
-class Section:
-    """What one analysis produced: tables, headline numbers and what it could not do (and why)."""
-
-    name: str
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    summary: dict[str, float] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # summary key -> 95% interval
 
 
 @dataclass
@@ -226,11 +228,6 @@ def missing_inputs(df: pd.DataFrame) -> list[str]:
 
 def analyze(df: pd.DataFrame) -> Analysis:
     """Run every analysis on a validated results table (see :func:`load_results`)."""
-    from motivlab.evals.analysis import choice as analysis_choice
-    from motivlab.evals.analysis import consistency as analysis_consistency
-    from motivlab.evals.analysis import manipulations as analysis_manipulations
-    from motivlab.evals.analysis import structure as analysis_structure
-
     df = check_results(df)
     samples = sample_table(df)
     items = item_table(samples)
@@ -244,12 +241,3 @@ def analyze(df: pd.DataFrame) -> Analysis:
         lambda: analysis_manipulations.manipulations(items),
     ]
     return Analysis([step() for step in steps], parse_rates(df), missing_inputs(df), items)
-
-
-def control_items(items: pd.DataFrame) -> pd.DataFrame:
-    return items[items["condition"] == "control"]
-
-
-def lacking(frame: pd.DataFrame, *columns: str) -> list[str]:
-    """The columns of ``columns`` that ``frame`` lacks or has only NaN in."""
-    return [c for c in columns if c not in frame.columns or frame[c].notna().sum() == 0]

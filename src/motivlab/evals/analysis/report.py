@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from motivlab.evals.analysis.pipeline import Analysis, control_items
+from motivlab.evals.analysis.common import control_items
+from motivlab.evals.analysis.pipeline import Analysis
 from motivlab.io import run_metadata, write_json, write_table
 from motivlab.report import HtmlReport, save_figure
 

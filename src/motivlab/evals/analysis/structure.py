@@ -19,7 +19,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from motivlab.evals.analysis.pipeline import BREAKDOWN_COMPONENTS, Section, control_items, lacking
+from motivlab.evals.analysis.common import BREAKDOWN_COMPONENTS, Section, control_items, lacking
 from motivlab.evals.tasks import CATEGORIES
 
 MIN_TASKS_PER_PARAM = 3
