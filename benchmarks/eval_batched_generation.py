@@ -7,7 +7,7 @@ produce the same replies (checked and reported), so the comparison is like for l
 
 Optionally (``--full-pre``) it compares, on the same pre-task calls (``--full-subset``
 sub-tasks x 2 samples, control, temperature 0.7, 64-token cap, JSON prefill, stop once the JSON
-closes), the backend's decoder (``backends/decoding.py``: shared prefix once, distinct prompts
+closes), the backend's decoder (``motivlab.models.generation.decode``: shared prefix once, distinct prompts
 once, static cache, finished rows dropped; ``--full-batch`` rows) with the previous
 implementation, ``model.generate`` on left-padded batches of 32 with a JSON stopping criterion,
 and extrapolates both to the whole task set (1,391 sub-tasks x 2 samples; says so). The

@@ -9,7 +9,7 @@ import torch
 from scipy import stats
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from motivlab.models.batched_decoding import common_prefix_length, decode
+from motivlab.models.generation import common_prefix_length, decode
 
 EOS = 1
 

@@ -4,7 +4,7 @@ The measures follow the published design (evaluation.md); the wording is ours. E
 asks for a short reason *before* the number, because a reason-then-score order gives small
 models something to say and makes the number easier to find. The pre-task questions put the
 task *last*: everything before it is the same in every call, so the local backend prefills
-that shared prefix once per batch instead of once per call (``backends/decoding.py``).
+that shared prefix once per batch instead of once per call (``motivlab.models.generation.decode``).
 Changing any text here changes the prompt hashes, so a rerun re-asks the changed questions and
 keeps the others.
 """

@@ -116,7 +116,7 @@ class LocalBackend:
                         structures: list[ReplyStructure | None] | None = None) -> list[Completion]:
         import torch
 
-        from motivlab.models.batched_decoding import decode
+        from motivlab.models.generation import decode
 
         prefills = prefills if prefills is not None else [""] * len(texts)
         digest = hashlib.sha256(repr(sorted(seeds)).encode()).digest()

@@ -1,4 +1,4 @@
-"""Batched decoding for chat evaluation: a shared prefix, distinct prompts once, finished rows dropped.
+"""The evaluation decoder: a shared prefix, distinct prompts once, finished rows dropped.
 
 The protocol's calls are many short replies to long prompts that differ only in the middle
 (system prompt and question wording are shared, the task text varies, each prompt is asked
@@ -12,17 +12,15 @@ decoding step's time for SmolLM2 on a CPU). This loop instead
 2. prefills each **distinct** remainder once, left-padded *after* the prefix (the padding holes
    are masked and positions are given explicitly, so every row sees exactly its own prompt),
    then copies the cache out to the rows that repeat it;
-3. decodes into a preallocated :class:`transformers.StaticCache` (no concatenation), and
+3. decodes into a preallocated static cache (:func:`.cache.static_cache`, no concatenation), and
    **drops finished rows** from the batch as they stop (end-of-sequence or the caller's stop
    rule), so a batch costs the sum of its replies, not batch size × the longest reply.
 
 What a row sees is identical to decoding it alone: greedy decoding reproduces
 ``model.generate`` token for token (tests). Sampling draws from the model's distribution at
-``temperature`` with an explicit ``torch.Generator`` (:func:`draw`), so the same batch with the
-same generator state gives the same text.
-
-It touches the cache's per-layer ``keys``/``values`` tensors to copy rows; the tests pin that
-against the installed ``transformers``.
+``temperature`` with an explicit ``torch.Generator`` (:func:`.draw.draw`, inverse-CDF: one
+uniform per row, ~9x cheaper than the RL sampler's exponential race for a 49k vocabulary), so the
+same batch with the same generator state gives the same text.
 """
 
 from __future__ import annotations
@@ -32,6 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from motivlab.models.generation.cache import forward, select_rows, static_cache
+from motivlab.models.generation.draw import draw
 
 # stop_rule(row, tokens so far) -> stop now (the last token is kept); only asked after a
 # token that ``stop_candidates`` marks (a cheap table lookup spares most of the text checks)
@@ -56,28 +57,6 @@ def common_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def draw(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """One token per row of ``logits`` (R, V) from softmax(logits / temperature); argmax at 0.
-
-    Inverse-CDF sampling (one uniform per row, a cumulative sum and a binary search): for a
-    49k-token vocabulary it is ~8x cheaper on a CPU than drawing one exponential per token.
-    """
-    if temperature == 0.0:
-        return logits.argmax(dim=-1)
-    cdf = torch.softmax(logits / temperature, dim=-1).cumsum(dim=-1)  # (R, V)
-    # u in (0, total]: the first index whose cdf reaches u always has positive mass
-    u = (1.0 - torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device)) * cdf[:, -1:]  # (R, 1)
-    return torch.searchsorted(cdf, u).squeeze(1).clamp_(max=cdf.shape[1] - 1)  # (R,)
-
-
-def _select_rows(cache: object, rows: torch.Tensor) -> None:
-    """Keep (and repeat) the cache's batch rows ``rows`` (R,), in that order."""
-    for layer in cache.layers:  # type: ignore[attr-defined]
-        layer.keys = layer.keys.index_select(0, rows)
-        layer.values = layer.values.index_select(0, rows)
-        layer.batch_size = int(rows.numel())
-
-
 @torch.inference_mode()
 def decode(
     model: torch.nn.Module,
@@ -98,8 +77,6 @@ def decode(
     every token). ``grammar`` (a :class:`~motivlab.evals.backends.structure.Grammar`, rows indexed
     like ``prompts``) restricts and forces tokens per row.
     """
-    from transformers import StaticCache
-
     if not prompts or any(len(p) == 0 for p in prompts):
         raise ValueError("decode needs at least one prompt, each of at least one token")
     device = next(model.parameters()).device
@@ -109,13 +86,12 @@ def decode(
     rests = list(distinct)
     n_distinct, width = len(rests), max(len(r) for r in rests)
     cache_len = n_prefix + width + max_new_tokens
-    cache = StaticCache(config=model.config, max_cache_len=cache_len)
+    cache = static_cache(model, cache_len)
     mask = torch.zeros(n_distinct, cache_len, dtype=torch.long, device=device)  # (U, C) 1 = a real token
 
     if n_prefix:
-        model(input_ids=torch.tensor([list(prompts[0][:n_prefix])], device=device), past_key_values=cache,
-              use_cache=True, logits_to_keep=1)
-        _select_rows(cache, torch.zeros(n_distinct, dtype=torch.long, device=device))
+        forward(model, cache, input_ids=torch.tensor([list(prompts[0][:n_prefix])], device=device), logits_to_keep=1)
+        select_rows(cache, torch.zeros(n_distinct, dtype=torch.long, device=device))
         mask[:, :n_prefix] = 1
     ids = torch.full((n_distinct, width), pad_id, dtype=torch.long)  # (U, W) left-padded remainders
     positions = torch.zeros(n_distinct, width, dtype=torch.long)  # (U, W)
@@ -123,12 +99,12 @@ def decode(
         ids[i, width - len(rest):] = torch.tensor(rest)
         positions[i, width - len(rest):] = torch.arange(n_prefix, n_prefix + len(rest))
         mask[i, n_prefix + width - len(rest): n_prefix + width] = 1
-    out = model(input_ids=ids.to(device), attention_mask=mask[:, : n_prefix + width], position_ids=positions.to(device),
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
-    logits = out.logits[:, -1].float()[source]  # (B, V)
+    logits, _ = forward(model, cache, input_ids=ids.to(device), attention_mask=mask[:, : n_prefix + width],
+                        position_ids=positions.to(device), logits_to_keep=1)
+    logits = logits[:, -1].float()[source]  # (B, V)
     next_position = torch.tensor([n_prefix + len(r) for r in rests], device=device)[source]  # (B,)
     mask = mask[source]  # (B, C)
-    _select_rows(cache, source)
+    select_rows(cache, source)
 
     replies = [Decoded([], "length") for _ in prompts]
     live = torch.arange(len(prompts), device=device)  # (R,) prompt index of each row still decoding
@@ -137,7 +113,7 @@ def decode(
         if grammar is not None:
             allowed, forced = grammar.allowed_and_forced(live.tolist())  # (R, V), R x (token | None)
             logits = logits.masked_fill(~allowed.to(device), float("-inf"))
-        tokens = draw(logits, temperature, generator)  # (R,)
+        tokens, _ = draw(logits, temperature, generator, method="inverse_cdf")  # (R,)
         keep = []
         for j, (row, token) in enumerate(zip(live.tolist(), tokens.tolist(), strict=True)):
             reply, finished = replies[row], False
@@ -160,12 +136,12 @@ def decode(
             break
         if len(keep) < live.numel():
             kept = torch.tensor(keep, device=device)
-            _select_rows(cache, kept)
+            select_rows(cache, kept)
             live, tokens, mask, next_position = live[kept], tokens[kept], mask[kept], next_position[kept]
         column = n_prefix + width + step
         mask[:, column] = 1
-        out = model(input_ids=tokens[:, None], attention_mask=mask[:, : column + 1],
-                    position_ids=next_position[:, None], past_key_values=cache, use_cache=True)
-        logits = out.logits[:, -1].float()  # (R, V)
+        logits, _ = forward(model, cache, input_ids=tokens[:, None], attention_mask=mask[:, : column + 1],
+                            position_ids=next_position[:, None])
+        logits = logits[:, -1].float()  # (R, V)
         next_position = next_position + 1
     return replies
