@@ -200,28 +200,6 @@ def test_killed_run_resumes_and_skips_done_calls(tiny, tmp_path):
     assert len(pd.read_parquet(out / "results.parquet").query("measure == 'pre'")) == 4 * 2 * 2
 
 
-def test_server_batches_concurrent_requests():
-    """Requests with the same settings that arrive together are decoded in one generate call."""
-    from motivlab.evals.backends import Completion, Throughput
-    from motivlab.evals.server import _Batcher
-
-    class Recorder:
-        def __init__(self):
-            self.stats, self.batches = Throughput(), []
-
-        def generate(self, convs, params, *, seeds=None):
-            self.batches.append(len(convs))
-            for i, c in enumerate(convs):
-                yield i, Completion(c[-1]["content"].upper(), 1)
-
-    rec = Recorder()
-    batcher = _Batcher(rec, batch_size=8, wait_ms=500)
-    p, q = GenerationParams(max_tokens=5), GenerationParams(max_tokens=6)
-    futs = [batcher.submit([{"role": "user", "content": f"m{i}"}], p if i < 5 else q) for i in range(7)]
-    assert [f.result(timeout=30).text for f in futs] == [f"M{i}" for i in range(7)]
-    assert rec.batches == [5, 2]  # different settings are never mixed in one batch
-
-
 def test_server_stream_and_usage(server):
     import urllib.request
 

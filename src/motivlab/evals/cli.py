@@ -73,19 +73,29 @@ def run_command(
 @user_errors
 def serve_command(
     model: Annotated[str, typer.Argument(help="model spec: smollm2 | directory | .gguf | RL checkpoint")] = "smollm2",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port (0 = any free port; the ready line says which)")] = 8000,
     host: Annotated[str, typer.Option(help="interface to bind (127.0.0.1 = this machine only)")] = "127.0.0.1",
-    batch_size: Annotated[int, typer.Option(help="concurrent requests decoded together")] = 8,
+    batch_size: Annotated[int, typer.Option(help="rows (requests x n) decoded together")] = 8,
     name: Annotated[str | None, typer.Option(help="model id reported by /v1/models (default: the spec)")] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's choice)")] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA when available), cpu, cuda or cuda:N")] = "auto",
+    api_key_env: Annotated[str, typer.Option(help="environment variable holding the bearer key; when it is set, /v1 requests must carry it")] = "MOTIVLAB_API_KEY",
+    max_queue: Annotated[int, typer.Option(help="requests waiting for the model before new ones get a 503")] = 64,
+    request_timeout: Annotated[float, typer.Option(help="seconds before an unanswered request gets a 504")] = 600.0,
+    max_body_mb: Annotated[float, typer.Option(help="largest request body (MB); larger ones get a 413")] = 8.0,
+    max_n: Annotated[int, typer.Option(help="largest n (choices per request)")] = 16,
 ) -> None:
-    """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from motivlab.errors import check_range
-    from motivlab.evals.server import serve
+    from motivlab.evals.server import Limits, serve
 
     check_range("port", port, low=0, high=65535)
-    serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads, device=device)
+    limits = Limits(max_queue=int(check_range("max_queue", max_queue, low=1, high=100_000)),
+                    request_timeout_s=float(check_range("request_timeout", request_timeout, low=0.0, low_inclusive=False)),
+                    max_body_bytes=int(check_range("max_body_mb", max_body_mb, low=0.0, low_inclusive=False) * 1024 * 1024),
+                    max_n=int(check_range("max_n", max_n, low=1, high=1024)))
+    serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads, device=device,
+          api_key_env=api_key_env, limits=limits)
 
 
 def _mount_analysis() -> None:
