@@ -143,14 +143,26 @@ def sweep_spec(cfg: CriticalDiversityConfig) -> Any:
 
 def check_grid(cfg: CriticalDiversityConfig) -> None:
     """Every point's config validates (N within the world's train split, known keys) — before writing."""
+    from motivlab.models.organism import OrganismConfig, quick_config
+    from motivlab.rl.config import build_config
     from motivlab.sweep import prepare
 
     try:
-        prepare(sweep_spec(cfg))
+        points = prepare(sweep_spec(cfg))[2]
     except MotivlabInputError:
         raise
     except ValueError as exc:
         raise MotivlabInputError(str(exc)) from None
+    for point in points:
+        config = build_config(point.config)
+        if config.model.spec != "organism":
+            continue
+        org = config.model.organism or OrganismConfig()
+        world = (quick_config(org) if config.model.quick else org).world
+        n_train = world.n_envs - world.n_heldout - world.n_trap
+        if (config.world.n_train_envs or 0) > n_train:
+            raise MotivlabInputError(f"n_values: world.n_train_envs = {config.world.n_train_envs} exceeds the "
+                                     f"organism's training split ({n_train} envs) (point {point.name})")
 
 
 def config_hash(cfg: BaseModel) -> str:
