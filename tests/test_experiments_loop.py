@@ -140,3 +140,20 @@ def test_loop_bad_input(tmp_path):
         parse_loop_config({"unknown_field": 1})
     result = CliRunner().invoke(app, ["experiment", "loop", "--out", str(tmp_path / "l"), "--phase", "nope"])
     assert result.exit_code == 2 and "--phase" in result.output
+
+
+@pytest.mark.slow
+def test_concepts_command(tmp_path, organism_quick_dir):
+    out = tmp_path / "concepts"
+    result = CliRunner().invoke(app, ["experiment", "concepts", "--out", str(out), "--quick", "--n-values", "4",
+                                      "--seeds", "0", "--steps", "2", *TINY])
+    assert result.exit_code == 0, result.output
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert set(runs["arm"]) == {"pretrained", "random"}
+    pre = runs[runs["arm"] == "pretrained"].iloc[0]
+    rnd = runs[runs["arm"] == "random"].iloc[0]
+    assert pre["pretraining_bits_estimate"] > 0 and rnd["pretraining_bits_estimate"] == 0
+    assert (runs["reward_events"] == 2 * 4 * 4).all()
+    assert (out / "figures" / "concepts.png").is_file() and (out / "report.html").is_file()
+    bad = CliRunner().invoke(app, ["experiment", "concepts", "--out", str(tmp_path / "b"), "--seeds", "1,1"])
+    assert bad.exit_code == 2 and "seeds" in bad.output and not (tmp_path / "b").exists()

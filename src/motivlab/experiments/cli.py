@@ -132,3 +132,25 @@ def loop_command(
         typer.echo(f"prior {row['prior']:<6} predicted N* {row['n_star_text']} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]")
     if "target_met" in result:
         typer.echo(f"target met: {result['target_met']}   report: {out / 'report.html'}")
+
+
+@app.command("concepts")
+@user_errors
+def concepts_command(
+    out: Path = typer.Option(..., "--out", help="Experiment directory (rerun to resume)."),
+    n_values: str = typer.Option("8,200", "--n-values", help="N of the runs, comma-separated."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds, comma-separated."),
+    steps: int = typer.Option(40, "--steps", help="GRPO steps per run."),
+    quick: bool = _QUICK, set_: list[str] = _SET, workers: int = _WORKERS,
+) -> None:
+    """RL from the pretrained organism vs the same network randomly initialised, with the bits of each."""
+    from motivlab.experiments.concepts import parse_concepts_config, run_concepts
+
+    cfg = parse_concepts_config({"n_values": _ints("--n-values", n_values), "seeds": _ints("--seeds", seeds),
+                                 "steps": steps, "quick": quick, "set": _sets(set_)})
+    summary = run_concepts(cfg, out, workers=workers)
+    for row in summary["table"]:
+        typer.echo(f"{row['arm']:<10} N={row['n']:<4} p {row['p_start']:.3f} -> {row['p_end']:.3f}   reward "
+                   f"{row['reward_first_step']:.3f} -> {row['reward_last_step']:.3f}   RL bits {row['rl_bits_estimate']:.0f}"
+                   f"   pretraining bits {row['pretraining_bits_estimate']:.3g}")
+    typer.echo(f"report: {out / 'report.html'}")

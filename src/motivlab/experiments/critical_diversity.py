@@ -115,7 +115,8 @@ def parse_config(data: dict[str, Any]) -> CriticalDiversityConfig:
         raise MotivlabInputError("invalid critical-diversity options:\n  " + "\n  ".join(lines)) from None
 
 
-def _base_config(cfg: CriticalDiversityConfig) -> dict[str, Any]:
+def _base_config(cfg: Any) -> dict[str, Any]:
+    """The run config of ``cfg.base`` ('' = the packaged demo config)."""
     from motivlab.io import read_toml
 
     if not cfg.base:
