@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from motivlab.errors import MotivlabInputError
 from motivlab.experiments.critical_diversity import CriticalDiversityConfig, config_hash
 
-__all__ = ["LoopConfig", "calibrate", "parse_loop_config", "predict", "read_prediction", "run_loop", "verify"]
+__all__ = ["DEMO_LOOP", "LoopConfig", "calibrate", "parse_loop_config", "predict", "read_prediction", "run_demo_loop", "run_loop", "verify"]
 
 PREDICTION = "prediction.json"
 
@@ -305,3 +305,33 @@ def run_loop(cfg: LoopConfig, out: str | Path, *, phase: str = "all", workers: i
     from motivlab.experiments.loop_compare import compare
 
     return compare(cfg, out, timings=timings, verification=verification)
+
+
+# ---------------------------------------------------------------------------------------------
+# motivlab demo --loop
+
+DEMO_LOOP = {
+    "verification": {"priors": [0.05, 0.2], "n_values": [1, 3, 10, 30], "seeds": [0, 1], "steps": 30, "n_boot": 500},
+    "calibration_n": [2, 16, 200], "calibration_fraction": 0.25, "scale_none": False, "n_draws": 200,
+}
+"""The reduced loop of ``motivlab demo --loop``: 2 priors × 4 N × 2 seeds of 30 steps, 3 calibration
+runs of 8 steps — about 20 short runs, under 15 minutes on 2 cores including one extra organism."""
+
+
+def run_demo_loop(out: Path, overrides: list[str]) -> dict[str, Any]:
+    """Run :data:`DEMO_LOOP` (``--set`` overrides join every run's config) and print the verdict."""
+    from motivlab.rl.config import parse_override
+
+    data = json.loads(json.dumps(DEMO_LOOP))
+    for item in overrides:
+        keys, value = parse_override(item)
+        data["verification"].setdefault("set", {})[".".join(keys)] = value
+    cfg = parse_loop_config(data)
+    summary = run_loop(cfg, out, workers=2 if (os.cpu_count() or 1) >= 2 else 1)
+    for row in summary["comparison"]:
+        print(f"prior {row['prior']:<5} p0 {row['p0_organism']:.3f}  predicted N* {row['n_star_pred']:.3g} "
+              f"[{row['pred_ci_low']:.3g}, {row['pred_ci_high']:.3g}]  measured {row['n_star_meas']:.3g} "
+              f"[{row['meas_ci_low']:.3g}, {row['meas_ci_high']:.3g}]  {row['verdict']}")
+    print(f"target met (N* within 2x for every prior, slope inside the predicted interval): {summary['target_met']}")
+    print(f"report: {out / 'report.html'}")
+    return summary

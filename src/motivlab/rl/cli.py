@@ -90,6 +90,8 @@ def train_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/demo"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a demo config key (repeatable).")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Run a reduced predict-then-verify loop instead "
+                                       "(motivlab experiment loop; < 15 min on 2 cores; --out default runs/demo_loop).")] = False,
 ) -> None:
     """Pretrain (or reuse) the demo organism, run GRPO on it, write report.html with p(t), sR(t), sL(t).
 
@@ -102,5 +104,11 @@ def demo_command(
     from motivlab.io import read_toml
 
     start = time.perf_counter()
+    if loop:
+        from motivlab.experiments.loop import run_demo_loop
+
+        run_demo_loop(Path("runs/demo_loop") if out == Path("runs/demo") else out, list(set_ or []))
+        typer.echo(f"demo --loop finished in {time.perf_counter() - start:.0f} s")
+        return
     _run(read_toml(DEMO_CONFIG), list(set_ or []), out, resume=True)
     typer.echo(f"demo finished in {time.perf_counter() - start:.0f} s")
