@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import openai
 import pytest
@@ -248,3 +249,22 @@ def test_unseeded_requests_with_equal_settings_share_a_batch(organism_quick):
     gate.set()
     assert all(job.future.result(timeout=30)[0].text == "x" for job in jobs)
     assert batches == [5, 2, 1]
+
+
+def test_inspect_openai_provider_against_the_server(served_tiny, tmp_path):
+    """``inspect eval`` (the CLI) with the openai/ provider on our server: needs responses_api=false."""
+    pytest.importorskip("inspect_ai")
+    import motivlab.evals.inspect_tasks as tasks
+
+    inspect_cli = Path(sys.executable).parent / "inspect"
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    done = subprocess.run([str(inspect_cli), "eval", f"{tasks.__file__}@pre", "--model", "openai/tiny",
+                           "--model-base-url", served_tiny[0], "-M", "responses_api=false", "-T", "limit=2",
+                           "-T", "conditions=control", "--max-tokens", "8", "--log-dir", str(tmp_path / "logs"),
+                           "--display", "plain"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    tasks.results_from_logs([tmp_path / "logs"], tmp_path / "res")
+    import pandas as pd
+
+    df = pd.read_parquet(tmp_path / "res" / "results.parquet")
+    assert len(df) == 2 and set(df.measure) == {"pre"} and set(df.model) == {"openai/tiny"}

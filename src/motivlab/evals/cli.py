@@ -7,6 +7,7 @@ directory, RL checkpoint ``checkpoints/step_XXXXXX``, or a ``.gguf`` file), or
     motivlab eval run --model smollm2 --limit 5 --measures pre,post --out runs/eval
     motivlab eval run --model openai:llama3@http://localhost:8000/v1 --judge openai:gpt-4o-mini@https://api.openai.com/v1 --out runs/eval
     motivlab eval analyze runs/eval
+    motivlab eval from-inspect logs/ --out runs/inspect-eval     # Inspect logs -> results table
     motivlab serve smollm2 --port 8000
 """
 
@@ -68,6 +69,21 @@ def run_command(
     except BackendError as exc:
         fail(f"{exc}\ncompleted calls are saved in {out}; rerun the same command to resume")
     typer.echo(f"results: {out / 'results.parquet'} ({summary['result_rows']} rows, status {summary['status']})")
+
+
+@app.command("from-inspect")
+@user_errors
+def from_inspect_command(
+    logs: Annotated[list[Path], typer.Argument(help="Inspect log files or log folders (from motivlab.evals.inspect_tasks)")],
+    out: Annotated[Path, typer.Option(help="folder for results.parquet/csv, calls.jsonl, parse_rates.csv")] = Path("runs/inspect-eval"),
+) -> None:
+    """Convert Inspect logs of the motivlab tasks into our results table (then: motivlab eval analyze OUT)."""
+    try:
+        from motivlab.evals.inspect_tasks import results_from_logs
+    except ImportError as exc:
+        fail(f"{exc}; install the Inspect extra: pip install 'motivlab[inspect]'")
+    path = results_from_logs(logs, out)
+    typer.echo(f"results: {path}; next: motivlab eval analyze {out}")
 
 
 @user_errors
