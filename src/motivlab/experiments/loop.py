@@ -181,7 +181,8 @@ def predict(cfg: LoopConfig, out: Path, cal: Any) -> dict[str, Any]:
     for prior in v.priors:
         s = organism_start(v, prior)
         starts.append(s)
-        args = (s["p0_mean"], s["s_r0_effective"], s["s_l0_effective"], horizon)
+        # the mean-field model lives in mean-logit space (as its calibration data): start there
+        args = (s["p0_effective"], s["s_r0_effective"], s["s_l0_effective"], horizon)
         point = predict_p_final(cal.theta[:6], n_fine, *args)
         band = predict_p_final(draws, n_fine, *args)  # (D, K)
         lo, hi = np.quantile(band, [0.025, 0.975], axis=0)
