@@ -28,13 +28,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from motivlab.errors import MotivlabInputError
 from motivlab.evals.backends import ChatBackend, GenerationParams, make_backend
 from motivlab.evals.protocol import STEPS, Call, Context, Item, record_for, steps_for
 from motivlab.evals.schema import CHOICE_CONDITIONS, COLUMNS, CONDITIONS, MEASURES, validate_results
 from motivlab.evals.store import CallStore
+from motivlab.validation import config_rules
 
 REPORT_STEPS = ("pre", "breakdown", "post", "post_similar")
 
@@ -42,7 +43,7 @@ REPORT_STEPS = ("pre", "breakdown", "post", "post_similar")
 class EvalRunConfig(BaseModel):
     """Options of ``motivlab eval run`` (each becomes a CLI flag)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     model: str = Field("smollm2", description="Model spec: 'smollm2', a path (directory/GGUF/checkpoint) or openai:MODEL@BASE_URL.")
     judge: str | None = Field(None, description="Judge model spec; default: the model itself.")

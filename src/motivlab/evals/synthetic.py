@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.evals.schema import CHOICE_CONDITIONS, COLUMNS, CONDITIONS, PROTOCOL_VERSION
 from motivlab.evals.tasks import CATEGORIES, load_tasks
+from motivlab.validation import config_rules
 
 LATENTS = ("G", "Ut", "Us", "A", "R", "Cpre", "P", "Bq", "Bc", "Be", "Bt")
 _CG, _CT = 0.8, 0.3
@@ -106,7 +107,7 @@ PLANTED_CHOICE_SLOPE = 0.8  # logit per 10 points of pre-task score difference
 class SyntheticConfig(BaseModel):
     """How big the synthetic study is and how noisy its models are."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
     seed: int = Field(0, description="seed of the one numpy Generator used for everything")
     n_models: int = Field(3, ge=1, le=20, description="number of simulated models")
     subtasks_per_task: int = Field(2, ge=1, le=6, description="first k sub-tasks of each shipped task")

@@ -23,15 +23,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 
 
 class CalibrationConfig(BaseModel):
     """Grid of the calibration (every field documented once)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = config_rules(frozen=True)
 
     quick: bool = Field(False, description="Quick organisms (< 60 s each) on a 3-point p₀ grid.")
     priors: list[float] = Field(

@@ -24,9 +24,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 from motivlab.worlds.hint import HintWorld, HintWorldConfig
 
 ORGANISM_FORMAT = 1  # bump when the corpus or training changes meaning (invalidates the cache)
@@ -45,7 +46,7 @@ def default_organism_world() -> HintWorldConfig:
 class OrganismConfig(BaseModel):
     """Everything that determines a pretrained organism (its hash names the cache entry)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = config_rules(frozen=True)
 
     world: HintWorldConfig = Field(
         default_factory=default_organism_world, description="The hint world the organism is trained for."

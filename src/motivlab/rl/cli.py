@@ -44,7 +44,7 @@ def _threads() -> None:
 def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Path:
     from motivlab.rl.config import build_config
     from motivlab.rl.rundir import RunDirError
-    from motivlab.rl.trainer import train
+    from motivlab.rl.trainer import TrainingDivergedError, train
 
     _quiet_transformers()
     _threads()
@@ -53,6 +53,11 @@ def _run(config_data: dict, overrides: list[str], out: Path, resume: bool) -> Pa
         result = train(config, out, resume=resume)
     except RunDirError as exc:
         fail(str(exc))
+    except TrainingDivergedError as exc:
+        fail(str(exc), code=1)
+    if result.already_finished:
+        typer.echo(f"{result.run_dir} already finished its {config.steps} steps; nothing to do "
+                   f"(--set steps=N with N > {config.steps} extends it)")
     summary = result.run_dir / "summary.json"
     typer.echo(f"run directory: {result.run_dir}   (computed on {result.device})")
     if summary.is_file():
@@ -110,5 +115,5 @@ def demo_command(
         run_demo_loop(Path("runs/demo_loop") if out == Path("runs/demo") else out, list(set_ or []))
         typer.echo(f"demo --loop finished in {time.perf_counter() - start:.0f} s")
         return
-    _run(read_toml(DEMO_CONFIG), list(set_ or []), out, resume=True)
+    _run(read_toml(DEMO_CONFIG), list(set_ or []), out, resume=(out / "config.toml").is_file())
     typer.echo(f"demo finished in {time.perf_counter() - start:.0f} s")

@@ -21,17 +21,18 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from motivlab.models.device import DEVICE_CHOICES, check_device_name
 from motivlab.models.organism import OrganismConfig
 from motivlab.rl.algorithms import AdvantageScale, LossAggregation
 from motivlab.rl.interventions.config import Intervention
+from motivlab.validation import config_rules
 from motivlab.worlds.hint_config import HintWorldConfig
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = config_rules(validate_assignment=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,13 +142,20 @@ class OptimSection(_Strict):
     """AdamW (Loshchilov & Hutter 2019) and micro-batching."""
 
     lr: float = Field(1e-3, gt=0, le=1, description="Constant learning rate (tiny organisms need ~1e-3; 135M models ~1e-6).")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam β1, β2.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam β1, β2, each in [0, 1).")
     weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the global gradient norm (None: no clipping).")
     micro_batch_size: int | None = Field(
         None, ge=1, description="Rollouts per forward/backward pass (gradient accumulation); must divide "
         "prompts_per_step × group_size. None: the whole batch at once."
     )
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in value):
+            raise ValueError(f"Adam's decay rates must each be in [0, 1), got {list(value)}")
+        return value
 
 
 class MeasureSection(_Strict):
@@ -160,7 +168,10 @@ class MeasureSection(_Strict):
     exact_train_envs: int = Field(32, ge=0, description="Training envs measured exactly (the first of the train set).")
     exact_heldout_envs: int = Field(16, ge=0, description="Held-out envs measured exactly.")
     exact_trap_envs: int = Field(16, ge=0, description="Trap envs measured exactly.")
-    monitor: str = Field("world", description="Route labeller for rollouts (motivlab.measure.monitors.build_monitor kind).")
+    monitor: Literal["world", "regex", "probe", "judge"] = Field(
+        "world", description="Route labeller for rollouts (motivlab.measure.monitors.build_monitor kind; 'probe' "
+        "and 'judge' need arguments a config cannot give yet, so they fail when the run is built)."
+    )
     confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the Wilson intervals.")
 
 

@@ -61,6 +61,7 @@ class TrainResult:
     steps: pd.DataFrame  # steps.parquet: losses and per-phase timings
     rollouts: pd.DataFrame  # rollouts.parquet
     device: str = "cpu"  # where it computed (config.device resolved), e.g. 'cuda:0'
+    already_finished: bool = False  # resumed a run that had done all its steps: nothing was computed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,9 +150,11 @@ def train(
 
     device = resolve_device(config.device)  # before anything is written: a missing GPU fails cleanly
     run = RunDir(out)
-    start_step = run.start(config_to_dict(config), config.seed, resume=resume, canonical=_canonical,
-                           ignore=("device",))  # a GPU run may resume on the CPU (noted in metadata.json)
-    run.note_device(describe_device(device, config.device))
+    # a GPU run may resume on the CPU (noted in metadata.json)
+    plan = run.check(config_to_dict(config), resume=resume, canonical=_canonical, ignore=("device",))
+    if plan.finished:
+        return _finished(run, config, device)
+    # ---- build everything that can fail before the run directory is written ------------------
     model_dir = None
     if model is None:
         model, tokenizer, model_dir = load_policy(config.model, config.seed, progress=config.run.progress)
@@ -160,15 +163,16 @@ def train(
     check_vocabulary(world, tokenizer)
     hooks = [*_config_hooks(config, model, world, tokenizer), *hooks]  # the config's interventions, then Python hooks
     algo, m = config.algorithm, config.measure
+    monitor = build_monitor(m.monitor, world=world)
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if getattr(algo, "beta", 0.0) > 0 else None
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.optim.lr, betas=config.optim.betas,
         weight_decay=config.optim.weight_decay,
     )
-    if start_step > 0:
-        run.load_checkpoint(start_step, model, optimizer)
+    run.start(config_to_dict(config), config.seed, plan)
+    run.note_device(describe_device(device, config.device))
+    start_step = run.restore(model, optimizer) if plan.existing else 0
     model.eval()
-    monitor = build_monitor(m.monitor, world=world)
     train_envs = training_envs(world, config.world.n_train_envs, config.seed)
     measured = measured_envs(world, train_envs, config)
     max_new_tokens = config.sampling.max_new_tokens or default_max_new_tokens(world)
@@ -216,6 +220,7 @@ def train(
                     optim=config.optim, temperature=config.sampling.temperature, max_new_tokens=max_new_tokens,
                     ref_model=ref_model, weights=None if weights is None else torch.as_tensor(weights, dtype=torch.float32),
                 )
+            _check_finite(step, stats, run)  # before this step is logged or checkpointed
             for hook in hooks:
                 hook.after_update(step, model, optimizer)
             # ---- log and checkpoint ------------------------------------------------------
@@ -257,6 +262,32 @@ def train(
     tables = run.compact()
     finish_run(run, config, tables)
     return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device))
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss or the gradient norm became non-finite; the run stopped at its last checkpoint."""
+
+
+def _check_finite(step: int, stats: Any, run: RunDir) -> None:
+    """Stop the run when an update produced a non-finite loss or gradient (the weights are now
+    NaN/inf); the step is neither logged nor checkpointed, so the last checkpoint is the last good policy."""
+    loss, grad = float(stats.loss), float(stats.grad_norm)
+    if np.isfinite(loss) and np.isfinite(grad):
+        return
+    last = max((int(p.name.split("_")[1]) for p in run.checkpoints.glob("step_*")), default=None)
+    kept = f"the last good checkpoint is {run.checkpoint_dir(last)}" if last is not None else "no checkpoint was written yet"
+    raise TrainingDivergedError(
+        f"step {step}: the update gave a non-finite loss ({loss}) or gradient norm ({grad}); stopped, {kept}. "
+        "Lower optim.lr or algorithm.beta, or set optim.max_grad_norm"
+    )
+
+
+def _finished(run: RunDir, config: TrainConfig, device: Any) -> TrainResult:
+    """The result of a run that already did all its steps (``--resume`` on it does nothing)."""
+    tables = {name: pd.read_parquet(run.path / f"{name}.parquet") if (run.path / f"{name}.parquet").is_file()
+              else pd.DataFrame() for name in ("metrics", "steps", "rollouts")}
+    return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device),
+                       already_finished=True)
 
 
 def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any) -> list[TrainerHook]:

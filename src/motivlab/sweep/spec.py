@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 SWEEP_DEFAULTS = {"run.progress": False}  # applied under the spec's own `set`
@@ -56,7 +57,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 class PointSpec(BaseModel):
     """A named variant of the base config (an "arm"); crossed with the grid when there is one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     name: str = Field(description="Filesystem-safe name (letters, digits, . _ + -), unique in the sweep.")
     set: dict[str, Any] = Field(default_factory=dict, description="Dotted run-config keys → values for this point.")
@@ -78,7 +79,7 @@ class PointSpec(BaseModel):
 class SweepSpec(BaseModel):
     """Many RL runs from one base config; see the module docstring for the TOML form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     base: str | dict[str, Any] = Field(
         description="A run-config TOML file (relative paths: to the spec file, else the working directory) "

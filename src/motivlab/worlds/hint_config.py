@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from motivlab.validation import config_rules
 
 # Characters with a fixed role in every prompt: ``{id}|{tag}{note}>``.
 SEPARATOR = "|"
@@ -25,7 +27,7 @@ class HintWorldConfig(BaseModel):
     by ``HintWorld.describe()``; they are never written back here.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = config_rules(frozen=True)
 
     n_envs: int = Field(10_000, ge=1, le=1_000_000, description="Size of the environment pool (ids 0..n_envs-1).")
     dim: int = Field(2, ge=1, le=64, description="Dimension d of the latent coordinates u_e.")

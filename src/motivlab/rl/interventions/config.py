@@ -24,13 +24,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from motivlab.validation import config_rules
 
 ROUTE_CHOICES = ("reward_seeking", "local", "unknown")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = config_rules(validate_assignment=True)
 
 
 class _Flagging(_Strict):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from motivlab.validation import config_rules
 
 __all__ = ["FitConfig"]
 
@@ -17,7 +19,7 @@ __all__ = ["FitConfig"]
 class FitConfig(BaseModel):
     """Options of :class:`BehaviouralSelectionFit` (and ``motivlab theory fit``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     coupling: Literal["homogeneous", "lengths", "none"] = "homogeneous"
     """Transfer model: one coupling ``c_k ∈ [0,1]`` per latent for every env pair; Gaussian

@@ -24,13 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.io import write_json, write_table
 from motivlab.theory.heterogeneous.calibration import calibrate_scale, loglog_slope
 from motivlab.theory.heterogeneous.diversity import default_n_grid, diversity_sweep
 from motivlab.theory.heterogeneous.geometries import Geometry
 from motivlab.theory.heterogeneous.population import HeterogeneousConfig, draw_population
+from motivlab.validation import config_rules
 
 __all__ = ["Figure5Config", "compute_figure5", "make_figure5"]
 
@@ -40,7 +41,7 @@ PNG_NAME = "figure5_heterogeneous_nstar.png"
 class Figure5Config(BaseModel):
     """What figure 5 computes. ``quick()`` gives the reduced CI version."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = config_rules(frozen=True)
 
     geometries: tuple[Geometry, ...] = Field(("uniform", "gaussian", "clustered", "manifold"), description="Geometries compared.")
     p0s: tuple[float, ...] = Field(

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.errors import MotivlabInputError
 from motivlab.theory.heterogeneous.geometries import GEOMETRIES, Geometry
@@ -56,6 +56,7 @@ from motivlab.theory.heterogeneous.kernels import (
     rff_noise,
 )
 from motivlab.theory.homogeneous.model import logit, reward_gradients, sigmoid
+from motivlab.validation import config_rules
 
 __all__ = [
     "HeterogeneousConfig",
@@ -73,7 +74,7 @@ LATENTS = ("z", "x", "y")
 class HeterogeneousConfig(BaseModel):
     """Every parameter of one heterogeneous simulation (defaults: the figure-5 set-up)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = config_rules(frozen=True)
 
     geometry: Geometry = Field("uniform", description="Where environments live (see geometries.py).")
     d: int = Field(2, ge=1, description="Coordinate dimension.")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.errors import MotivlabInputError
 from motivlab.theory.heterogeneous.population import (
@@ -42,6 +42,7 @@ from motivlab.theory.heterogeneous.population import (
     integrate,
 )
 from motivlab.theory.homogeneous.model import logit, skills
+from motivlab.validation import config_rules
 
 __all__ = ["GeometryRun", "SavedRun", "make_tables", "run_saved", "save_times", "write_outputs"]
 
@@ -52,7 +53,7 @@ QUANTILES = (0.1, 0.9)
 class GeometryRun(BaseModel):
     """Everything one ``simulate --geometry`` run needs: the model, the population size and the output grid."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = config_rules(frozen=True)
 
     model: HeterogeneousConfig = Field(description="The heterogeneous model (geometry, kernel, learnabilities, …).")
     n: int = Field(100, ge=1, description="Number of environments N in each population.")

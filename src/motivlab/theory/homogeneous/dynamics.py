@@ -35,10 +35,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.theory.homogeneous.model import reward_gradients, skills
 from motivlab.theory.homogeneous.params import Problem
+from motivlab.validation import config_rules
 
 __all__ = ["IntegratorConfig", "Solution", "final_propensity", "simulate", "vector_field"]
 
@@ -48,7 +49,7 @@ Method = Literal["adaptive", "adaptive_euler", "euler"]
 class IntegratorConfig(BaseModel):
     """How to integrate to saturation. The defaults put N* within ~0.1 % of a tight LSODA solution."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = config_rules(frozen=True)
 
     method: Method = Field(
         "adaptive",
