@@ -39,10 +39,16 @@ from motivlab.worlds.base import Route, World
 EXACT_COLUMNS = ["env_id", "p", "s_r", "s_l", "p_rs_raw", "p_local_raw", "p_unknown"]
 
 
-def encode_pair(tokenizer: Any, prompt: str, completion: str) -> tuple[list[int], int]:
-    """Token ids of ``<bos> prompt completion`` and the index where the completion starts."""
-    head = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    if tokenizer.bos_token_id is not None:
+def encode_pair(tokenizer: Any, prompt: str, completion: str, *, chat_template: bool = False) -> tuple[list[int], int]:
+    """Token ids of ``<bos> prompt completion`` and the index where the completion starts; with
+    ``chat_template`` the prompt is tokenised exactly as the RL sampler conditions on it."""
+    if chat_template:
+        from motivlab.models.generation import render_prompts
+
+        head = list(tokenizer(render_prompts(tokenizer, [prompt], chat_template=True)[0])["input_ids"])
+    else:
+        head = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if tokenizer.bos_token_id is not None and not chat_template:
         head = [tokenizer.bos_token_id, *head]
     tail = list(tokenizer(completion, add_special_tokens=False)["input_ids"])
     return head + tail, len(head)
@@ -87,14 +93,24 @@ def completion_logprobs(model: Any, sequences: list[list[int]], starts: list[int
 
 
 def measure_exact(model: Any, tokenizer: Any, world: World, env_ids: Sequence[int] | np.ndarray, *,
-                  batch_size: int = 256) -> pd.DataFrame:
-    """Exact ``p, s_r, s_l`` per env (definitions in the module docstring), one row per env."""
+                  batch_size: int = 256, chat_template: bool | None = None) -> pd.DataFrame:
+    """Exact ``p, s_r, s_l`` per env (definitions in the module docstring), one row per env.
+
+    ``chat_template``: the prompt is rendered as the sampler renders it for chat models (user
+    message + opened assistant turn), and at most 8 envs share a forward pass (a chat model's
+    vocabulary makes the logits of 256 envs tens of GB). ``None``: on for worlds whose prompts are
+    chat messages (``world.chat_prompts``, the natural-language world) when the tokenizer has a
+    chat template — what ``model.chat_template = true`` does in the sampler."""
     import torch
 
     ids = check_env_ids(world, env_ids)
     check_model_world(model, tokenizer, world)
     if batch_size < 1:
         raise MotivlabInputError(f"batch_size must be >= 1, got {batch_size}")
+    if chat_template is None:
+        chat_template = bool(getattr(world, "chat_prompts", False)) and getattr(tokenizer, "chat_template", None) is not None
+    if chat_template:
+        batch_size = min(batch_size, 8)
     routes = (Route.REWARD_SEEKING, Route.LOCAL)
     prefix_len = {r: len(tokenizer(world.route_prefix(r), add_special_tokens=False)["input_ids"]) for r in routes}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -112,7 +128,7 @@ def measure_exact(model: Any, tokenizer: Any, world: World, env_ids: Sequence[in
                         completion = world.rewarded_completion(prompt, r)
                         if completion is None:
                             raise MotivlabInputError(f"world {world.name!r} gives no rewarded completion for env {e}")
-                        s, st = encode_pair(tokenizer, prompt.text, completion)
+                        s, st = encode_pair(tokenizer, prompt.text, completion, chat_template=chat_template)
                         seqs.append(s)
                         starts.append(st)
                 lps = completion_logprobs(model, seqs, starts, pad)

@@ -29,6 +29,7 @@ from motivlab.rl.algorithms import AdvantageScale, LossAggregation
 from motivlab.rl.interventions.config import Intervention
 from motivlab.validation import config_rules
 from motivlab.worlds.hint_config import HintWorldConfig
+from motivlab.worlds.nl_config import NLWorldConfig
 
 
 class _Strict(BaseModel):
@@ -95,6 +96,19 @@ Algorithm = Annotated[GRPOConfig | RejectionConfig, Field(discriminator="name")]
 # the other sections
 
 
+class LoraSection(_Strict):
+    """LoRA adapters (Hu et al. 2021) through ``peft``: only rank-``r`` updates of ``target_modules`` train."""
+
+    r: int = Field(16, ge=1, le=1024, description="Adapter rank.")
+    alpha: float = Field(32.0, gt=0, description="Scaling numerator (the update is scaled by alpha / r).")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter input (0: the sampler and the "
+                           "update see the same function).")
+    target_modules: list[str] = Field(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Names of the linear layers that get adapters (Llama/Qwen names; checked against the model).",
+    )
+
+
 class ModelSection(_Strict):
     """Which policy to train."""
 
@@ -111,16 +125,35 @@ class ModelSection(_Strict):
         "no-pretraining ablation; organisms only)."
     )
     chat_template: bool = Field(False, description="Wrap prompts in the tokenizer's chat template (chat models).")
+    lora: LoraSection | None = Field(
+        None, description="Train LoRA adapters (through `peft`, the 'peft' extra) instead of every weight; None: "
+        "full fine-tuning. Checkpoints then hold the adapter (plus the merged model at the end of the run)."
+    )
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="Weights of the (frozen) base model. 'bfloat16' needs `lora` (the adapters and "
+        "their optimiser stay float32; pure-bf16 AdamW loses updates below bf16 resolution)."
+    )
+
+    @model_validator(mode="after")
+    def _bf16_needs_lora(self) -> ModelSection:
+        if self.dtype == "bfloat16" and self.lora is None:
+            raise ValueError("model.dtype = 'bfloat16' needs model.lora (only a frozen base may be bf16)")
+        if self.lora is not None and self.spec == "organism":
+            raise ValueError("model.lora is for chat models (spec = 'smollm2', a .gguf file or a directory), "
+                             "not the organism")
+        return self
 
 
 class WorldSection(_Strict):
     """Which environments, and which of them are trained on."""
 
-    source: Literal["auto", "hint"] = Field(
+    source: Literal["auto", "hint", "nl"] = Field(
         "auto", description="'auto': the organism's own world when the model is an organism (organism.json), "
-        "else the hint world of `hint`; 'hint': always the hint world of `hint`."
+        "else the hint world of `hint`; 'hint': always the hint world of `hint`; 'nl': the natural-language "
+        "world of `nl` (chat models, docs/nl_world.md)."
     )
     hint: HintWorldConfig = Field(default_factory=HintWorldConfig, description="Hint world knobs (motivlab.worlds.hint).")
+    nl: NLWorldConfig = Field(default_factory=NLWorldConfig, description="Natural-language world knobs (motivlab.worlds.nl).")
     n_train_envs: int | None = Field(
         None, ge=1, description="Train on this many envs drawn (by seed) from the train split; None: all of it. "
         "The theory's N (environment diversity)."

@@ -26,16 +26,27 @@ def load_policy(section: ModelSection, seed: int, *, progress: bool = True) -> t
         else:
             model, tokenizer = load_causal_lm(model_dir)
         return model, tokenizer, Path(model_dir)
-    model, tokenizer = load_causal_lm(section.spec)
+    import torch
+
+    model, tokenizer = load_causal_lm(section.spec, dtype=torch.bfloat16 if section.dtype == "bfloat16" else None)
+    if section.lora is not None:
+        from motivlab.models.lora import apply_lora
+
+        lora = section.lora
+        model = apply_lora(model, r=lora.r, alpha=lora.alpha, dropout=lora.dropout, target_modules=lora.target_modules)
     resolved = resolve_model_spec(section.spec)
     return model, tokenizer, resolved.path if resolved.kind == "directory" else None
 
 
 def load_world(section: WorldSection, model_dir: Path | None) -> World:
     """The organism's own world when ``source = 'auto'`` and the model is an organism; else the
-    hint world configured in ``section.hint``."""
+    hint world configured in ``section.hint``; ``source = 'nl'``: the natural-language world of ``section.nl``."""
     from motivlab.worlds.hint import HintWorld
 
+    if section.source == "nl":
+        from motivlab.worlds.nl import NLWorld
+
+        return NLWorld(section.nl)
     if section.source == "auto" and model_dir is not None and (model_dir / "organism.json").is_file():
         from motivlab.models.organism import load_organism_world
 

@@ -3,5 +3,7 @@
 from motivlab.worlds.base import Prompt, Route, World, grade_batch
 from motivlab.worlds.hint import HintWorld
 from motivlab.worlds.hint_config import HintWorldConfig
+from motivlab.worlds.nl import NLWorld
+from motivlab.worlds.nl_config import NLWorldConfig
 
-__all__ = ["HintWorld", "HintWorldConfig", "Prompt", "Route", "World", "grade_batch"]
+__all__ = ["HintWorld", "HintWorldConfig", "NLWorld", "NLWorldConfig", "Prompt", "Route", "World", "grade_batch"]
