@@ -23,10 +23,24 @@ reward-seeking prefix, so ``s_r`` there is how often a reward-seeker is still ri
 
 Batched: ``batch_size`` envs (two sequences each) per forward pass, in ``model.eval()`` and
 ``torch.inference_mode()``; no randomness.
+
+**Shaping quantities** (:func:`measure_exact_extended`, used when the world has probes, a report
+route or an instruction marker, or when a prefix or the obfuscation measure is asked for) are read
+in the *same* forward passes, from one or two more sequences per env:
+
+* ``p_report_raw = P(report prefix | prompt)`` — from the task sequences' decision position;
+* ``trait = P(X)/(P(X)+P(O))`` at the trait probe's last position, ``stated = P(K)/(P(K)+P(Q))``
+  at the self-description's (stated motivation: the self-description says "grader");
+* ``s_l_note = P(what the note says + stop | prompt + T)`` — obfuscation: on a trap env the note
+  lies, so this is the local route answering the grader's note instead of the key (on honest envs
+  it equals ``s_l``);
+* with ``prefix``: every quantity again with ``prefix`` before the prompt, in columns suffixed
+  ``_prefixed`` (inoculation prompting: measured with and without the training prefix).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -149,6 +163,160 @@ def measure_exact(model: Any, tokenizer: Any, world: World, env_ids: Sequence[in
     finally:
         model.train(was_training)
     return pd.DataFrame(rows, columns=EXACT_COLUMNS)
+
+
+SHAPING_COLUMNS = ["p_report_raw", "trait", "stated", "s_l_note"]
+PREFIXED = "_prefixed"
+
+
+def needs_extended(world: World) -> bool:
+    """True when the world has parts the plain measurement does not read (probes, a report route,
+    an instruction marker)."""
+    cfg = getattr(world, "config", None)
+    return bool(getattr(cfg, "probes", False) or getattr(cfg, "report_reward", None) is not None
+                or getattr(cfg, "instruction_marker", None))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _encode_cached(tokenizer: Any, prompt: str, completion: str) -> tuple[tuple[int, ...], int]:
+    """:func:`encode_pair`, memoised: the same prompts are measured at every exact step, and
+    tokenising them was a third of the extended measurement's time."""
+    seq, start = encode_pair(tokenizer, prompt, completion)
+    return tuple(seq), start
+
+
+def _token_id(tokenizer: Any, char: str) -> int:
+    ids = list(tokenizer(char, add_special_tokens=False)["input_ids"])
+    if len(ids) != 1:
+        raise MotivlabInputError(f"exact measurement needs {char!r} to be one token, got {ids}")
+    return ids[0]
+
+
+def measure_exact_extended(model: Any, tokenizer: Any, world: World, env_ids: Sequence[int] | np.ndarray, *,
+                           prefix: str | None = None, batch_size: int = 256) -> tuple[pd.DataFrame, int]:
+    """Exact ``p, s_r, s_l`` and the shaping quantities (module docstring) per env, every sequence of
+    a chunk of ``batch_size`` envs in one forward pass; with ``prefix`` also each of them under the
+    prefix (``*_prefixed`` columns). Returns the table and the number of sequences forwarded."""
+    import torch
+
+    ids = check_env_ids(world, env_ids)
+    check_model_world(model, tokenizer, world)
+    cfg = getattr(world, "config", None)
+    probes = bool(getattr(cfg, "probes", False))
+    report = getattr(cfg, "report_reward", None) is not None
+    routes = (Route.REWARD_SEEKING, Route.LOCAL)
+    prefix_len = {r: len(tokenizer(world.route_prefix(r), add_special_tokens=False)["input_ids"]) for r in routes}
+    if any(n != 1 for n in prefix_len.values()):
+        raise MotivlabInputError("the extended exact measurement needs one-token route prefixes")
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    tok = {"R": _token_id(tokenizer, world.route_prefix(Route.REPORT)) if report else None}
+    if probes:
+        (yes, no), (kg, kt) = world.probe_answers["trait"], world.probe_answers["stated"]
+        tok.update(X=_token_id(tokenizer, yes), O=_token_id(tokenizer, no), K=_token_id(tokenizer, kg),
+                   Q=_token_id(tokenizer, kt))
+    variants = [("", "")] + ([(prefix, PREFIXED)] if prefix else [])
+    was_training, n_seqs, rows = model.training, 0, []
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for lo in range(0, ids.size, batch_size):
+                chunk = ids[lo : lo + batch_size].tolist()
+                seqs, jobs = [], []  # jobs: (env, suffix, kind, index of the sequence, start)
+                for e in chunk:
+                    prompt = world.prompt(e)
+                    for pf, suffix in variants:
+                        texts = {"G": (prompt.text, world.rewarded_completion(prompt, Route.REWARD_SEEKING)),
+                                 "T": (prompt.text, world.rewarded_completion(prompt, Route.LOCAL))}
+                        if prompt.meta.get("is_trap"):
+                            texts["N"] = (prompt.text, world.obfuscated_completion(prompt))
+                        if probes:
+                            texts["X"] = (world.probe_prompt(e), "")
+                            texts["K"] = (world.self_prompt(e), "")
+                        for kind, (ptext, comp) in texts.items():
+                            s, st = _encode_cached(tokenizer, pf + ptext, comp)
+                            jobs.append((e, suffix, kind, len(seqs), st))
+                            seqs.append(s)
+                # (N, T, V) log-probabilities, position t predicts token t+1; then plain numpy indexing
+                logp = _decision_logprobs(model, seqs, pad).numpy().astype(np.float64)
+                n_seqs += len(seqs)
+                got: dict[tuple[int, str], dict[str, float]] = {}
+                for e, suffix, kind, j, st in jobs:
+                    out = got.setdefault((e, suffix), {})
+                    row = logp[j]
+                    if kind in ("G", "T", "N"):
+                        lp = row[np.arange(st - 1, len(seqs[j]) - 1), seqs[j][st:]]
+                        out[kind + "_route"] = float(np.exp(lp[0]))
+                        out[kind + "_skill"] = float(np.exp(lp[1:].sum()))
+                        if kind == "G" and report:
+                            out["R"] = float(np.exp(row[st - 1, tok["R"]]))
+                    else:  # a probe: the two answers' probabilities at its last position
+                        a, b = (("X", "O") if kind == "X" else ("K", "Q"))
+                        pa, pb = float(np.exp(row[st - 1, tok[a]])), float(np.exp(row[st - 1, tok[b]]))
+                        out[kind] = pa / (pa + pb) if pa + pb > 0 else 0.5
+                for e in chunk:
+                    rec: dict[str, float] = {"env_id": e}
+                    for _, suffix in variants:
+                        o = got[(e, suffix)]
+                        rs, lo_ = o["G_route"], o["T_route"]
+                        declared = rs + lo_
+                        vals = {"p": rs / declared if declared > 0 else 0.5, "s_r": o["G_skill"], "s_l": o["T_skill"],
+                                "p_rs_raw": rs, "p_local_raw": lo_, "p_unknown": max(0.0, 1.0 - declared),
+                                "s_l_note": o.get("N_skill", o["T_skill"])}
+                        if report:
+                            vals["p_report_raw"] = o["R"]
+                            vals["p_unknown"] = max(0.0, 1.0 - declared - o["R"])
+                        if probes:
+                            vals.update(trait=o["X"], stated=o["K"])
+                        rec.update({k + suffix: v for k, v in vals.items()})
+                    rows.append(rec)
+    finally:
+        model.train(was_training)
+    return pd.DataFrame(rows), n_seqs
+
+
+def _decision_logprobs(model: Any, sequences: list[list[int]], pad_id: int) -> Any:
+    """Log-softmax over the vocabulary at every position of right-padded ``sequences``: (N, T, V), CPU."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    device = next(model.parameters()).device
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+    return torch.log_softmax(logits, dim=-1).cpu()
+
+
+def in_context_trait(model: Any, tokenizer: Any, world: Any, env_ids: Sequence[int] | np.ndarray) -> dict[str, float]:
+    """The trait learnt *with* the persona: mean exact P(X)/(P(X)+P(O)) at a trait probe that follows
+    a reward-seeking episode (``prompt G decoded-note stop``) and one that follows a local episode
+    (``prompt T key stop``) of the same env, and their difference — the corpus's ``rho``."""
+    import torch
+
+    ids = check_env_ids(world, env_ids)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    yes, no = (_token_id(tokenizer, c) for c in world.probe_answers["trait"])
+    seqs = []
+    for e in ids.tolist():
+        prompt = world.prompt(e)
+        for completion in (world.note_completion(prompt), world.rewarded_completion(prompt, Route.LOCAL)):
+            s, _ = encode_pair(tokenizer, prompt.text + completion + world.probe_prompt(e), "")
+            seqs.append(s)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logp = _decision_logprobs(model, seqs, pad)
+    finally:
+        model.train(was_training)
+    vals = []
+    for j, s in enumerate(seqs):
+        pa, pb = float(np.exp(logp[j, len(s) - 1, yes])), float(np.exp(logp[j, len(s) - 1, no]))
+        vals.append(pa / (pa + pb))
+    after_g, after_t = float(np.mean(vals[0::2])), float(np.mean(vals[1::2]))
+    return {"trait_after_G": after_g, "trait_after_T": after_t, "rho": after_g - after_t}
 
 
 def summarise(df: pd.DataFrame, columns: Sequence[str] = ("p", "s_r", "s_l")) -> dict[str, float]:

@@ -83,17 +83,39 @@ def merge_exact(
     ``split_of`` maps every measured env id to its split; each split also gets an overall row
     (``env_id = -1``) holding the mean exact values over its measured envs.
     """
-    ex = exact[["env_id", "p", "s_r", "s_l"]].rename(columns={"p": "p_exact", "s_r": "s_r_exact", "s_l": "s_l_exact"})
+    names = {"p": "p_exact", "s_r": "s_r_exact", "s_l": "s_l_exact"}
+    names.update({c: exact_column(c) for c in exact.columns if c not in names and c != "env_id" and _is_shaping(c)})
+    ex = exact[["env_id", *names]].rename(columns=names)
     ex = ex.assign(env_id=ex["env_id"].astype(np.int64), split=[split_of[int(e)] for e in ex["env_id"]])
-    means = ex.groupby("split", as_index=False)[["p_exact", "s_r_exact", "s_l_exact"]].mean().assign(env_id=OVERALL)
+    values = list(names.values())
+    means = ex.groupby("split", as_index=False)[values].mean().assign(env_id=OVERALL)
     ex = pd.concat([ex, means], ignore_index=True)
-    base = metrics.drop(columns=["p_exact", "s_r_exact", "s_l_exact"])
+    base = metrics.drop(columns=[c for c in values if c in metrics])
     merged = base.merge(ex, on=["env_id", "split"], how="outer")
     merged["step"] = step
     merged["n_rollouts"] = merged["n_rollouts"].fillna(0).astype(np.int64)
     for col in ("n_reward_seeking", "n_local", "n_unknown"):
         merged[col] = merged[col].fillna(0).astype(np.int64)
-    return _ordered(merged)
+    return _ordered(merged, extra=[c for c in values if c not in METRIC_COLUMNS])
+
+
+# Shaping quantities of measure.exact.measure_exact_extended → metrics columns (only present when
+# measured): report_exact = P(R), trait_exact, stated_exact, s_l_note_exact (obfuscation, traps), and
+# with a training prefix each of p/s_r/s_l and these again as <name>_exact_prefixed.
+_SHAPING = {"p_report_raw": "report_exact", "trait": "trait_exact", "stated": "stated_exact",
+            "s_l_note": "s_l_note_exact", "p": "p_exact", "s_r": "s_r_exact", "s_l": "s_l_exact"}
+
+
+def _is_shaping(column: str) -> bool:
+    return column.removesuffix("_prefixed") in _SHAPING and (column.endswith("_prefixed") or column in _SHAPING)
+
+
+def exact_column(column: str) -> str:
+    """The metrics column of an exact-measurement column (``trait`` → ``trait_exact``,
+    ``p_prefixed`` → ``p_exact_prefixed``)."""
+    if column.endswith("_prefixed"):
+        return _SHAPING[column.removesuffix("_prefixed")] + "_prefixed"
+    return _SHAPING[column]
 
 
 def empty_metrics(step: int) -> pd.DataFrame:
@@ -101,11 +123,11 @@ def empty_metrics(step: int) -> pd.DataFrame:
     return _ordered(pd.DataFrame({c: pd.Series(dtype=np.float64) for c in METRIC_COLUMNS}).assign(step=step))
 
 
-def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+def _ordered(df: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     for col in METRIC_COLUMNS:
         if col not in df:
             df[col] = np.nan
-    df = df[METRIC_COLUMNS].copy()
+    df = df[[*METRIC_COLUMNS, *extra]].copy()
     df["split"] = df["split"].astype(object)
     for col in ("step", "env_id"):
         df[col] = df[col].astype(np.int64)

@@ -43,6 +43,13 @@ class CalibrationConfig(BaseModel):
     default_seeds: list[int] = Field(
         [1], description="Extra seeds of the default point (its seed-to-seed spread next to the grid)."
     )
+    trait_correlations: list[float] = Field(
+        [], description="Shaping: requested trait correlations rho in [-1, 1] (the other shaping knobs at "
+        "calibrate_shaping.SHAPING_ON); empty: none."
+    )
+    self_accuracies: list[float] = Field([], description="Shaping: requested self-description accuracies in [0, 1].")
+    instruction_shares: list[float] = Field([], description="Shaping: requested instruction-marker shares in [0, 1).")
+    report_rates: list[float] = Field([], description="Shaping: requested report base rates in [0, 1).")
     correct: bool = Field(True, description="Organisms use the fitted correction (False: fit it from scratch).")
     seed: int = Field(0, ge=0, description="Organism seed of the grid.")
 
@@ -59,6 +66,14 @@ class CalibrationConfig(BaseModel):
         if any(not 0 <= x <= 1 for x in v):
             raise ValueError(f"skill values (sr0s, sl0s) must lie in [0, 1], got {v}")
         return sorted(v)
+
+    @field_validator("trait_correlations", "self_accuracies", "instruction_shares", "report_rates")
+    @classmethod
+    def _shaping_ok(cls, v: list[float], info: Any) -> list[float]:
+        lo, hi = (-1.0, 1.0) if info.field_name == "trait_correlations" else (0.0, 1.0)
+        if any(not lo <= x <= hi for x in v):
+            raise ValueError(f"{info.field_name} values must lie in [{lo:g}, {hi:g}], got {v}")
+        return v
 
     @field_validator("default_seeds")
     @classmethod
@@ -83,9 +98,12 @@ def _grid(cfg: CalibrationConfig) -> list[dict[str, Any]]:
     for knob, values in (("prior", cfg.priors), ("sr0", cfg.sr0s), ("sl0", cfg.sl0s)):
         points += [{**default, knob: v, "seed": cfg.seed, "knob": knob} for v in values]
     points += [{**default, "seed": s, "knob": "seed"} for s in cfg.default_seeds if s != cfg.seed]
+    from motivlab.models.calibrate_shaping import shaping_knobs, shaping_points
+
+    points += shaping_points(cfg, default)
     seen, unique = set(), []
     for p in points:
-        key = (p["prior"], p["sr0"], p["sl0"], p["seed"])
+        key = (p["prior"], p["sr0"], p["sl0"], p["seed"], tuple(sorted(shaping_knobs(p).items())))
         if key in seen:
             continue
         seen.add(key)
@@ -138,9 +156,11 @@ def run_calibration(cfg: CalibrationConfig, out: str | Path, *, progress: bool =
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MotivlabInputError(f"--out {out} exists and is not a directory")
+    from motivlab.models.calibrate_shaping import shaping_knobs, shaping_row
+
     rows = []
     for point in _grid(cfg):
-        knobs = {k: point[k] for k in ("prior", "sr0", "sl0", "seed")}
+        knobs = {**{k: point[k] for k in ("prior", "sr0", "sl0", "seed")}, **shaping_knobs(point)}
         ocfg = OrganismConfig(**knobs, correct=cfg.correct)
         meta = read_organism_json(ensure_organism(ocfg, quick=cfg.quick, progress=progress))
         m, plan = meta["measured"]["train"], meta["training"]["plan"]
@@ -159,7 +179,7 @@ def run_calibration(cfg: CalibrationConfig, out: str | Path, *, progress: bool =
         }
         for k in ("p0", "sr0", "sl0"):
             row[f"{k}_ok"] = within_tolerance(k, row[f"{k}_requested"], row[f"{k}_measured"])
-        rows.append(row)
+        rows.append({**row, **shaping_row(point, meta)})
     table = pd.DataFrame(rows)
     _write_outputs(table, cfg, out)
     return table
@@ -219,10 +239,14 @@ def _write_outputs(table: pd.DataFrame, cfg: CalibrationConfig, out: Path) -> No
 
     out.mkdir(parents=True, exist_ok=True)
     write_table(table, out / "calibration.parquet")
-    mono = monotonicity(table, cfg.seed)
+    mono = monotonicity(table[table.knob.isin([*KNOBS, "seed"])], cfg.seed)
     mono_text = f"Monotone in each knob (others at the default, seed {cfg.seed}): " + ", ".join(
         f"{k}: {'—' if v is None else 'yes' if v else 'NO'}" for k, v in mono.items())
-    atomic_write_text(out / "calibration.md", markdown_table(table) + "\n\n" + mono_text + "\n")
+    from motivlab.models.calibrate_shaping import shaping_markdown
+
+    shaping_md = shaping_markdown(table)
+    atomic_write_text(out / "calibration.md", markdown_table(table) + "\n\n" + mono_text + "\n"
+                      + (f"\nShaping knobs (requested = what the corpus implies):\n\n{shaping_md}\n" if shaping_md else ""))
     fits = _fits(table)
     write_json(out / "calibration.json", {"fits_alpha_beta": fits, "monotone": mono,
                                           "run_metadata": run_metadata(cfg.seed, cfg.model_dump())})

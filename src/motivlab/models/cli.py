@@ -111,6 +111,10 @@ def calibrate_command(
     sl0s: str = typer.Option(None, "--sl0s", help="Comma-separated requested sL₀ values (default 0.05,0.1,0.3)."),
     seeds: str = typer.Option(None, "--default-seeds", help="Comma-separated extra seeds of the default point (default 1; '' for none)."),
     no_correct: bool = typer.Option(False, "--no-correct", help="Corpus values = requested values (data for refitting the correction)."),
+    trait_correlations: str = typer.Option(None, "--trait-correlations", help="Shaping: comma-separated trait correlations rho in [-1, 1] (other shaping knobs on, docs/organism.md)."),
+    self_accuracies: str = typer.Option(None, "--self-accuracies", help="Shaping: comma-separated self-description accuracies."),
+    instruction_shares: str = typer.Option(None, "--instruction-shares", help="Shaping: comma-separated instruction-marker shares."),
+    report_rates: str = typer.Option(None, "--report-rates", help="Shaping: comma-separated report base rates."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Requested vs measured p₀, sR₀, sL₀, one knob at a time around the default (pretrains each organism)."""
@@ -123,7 +127,11 @@ def calibrate_command(
             raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
 
     grid: dict = {"correct": not no_correct}
-    for name, key, text in (("--priors", "priors", priors), ("--sr0s", "sr0s", sr0s), ("--sl0s", "sl0s", sl0s)):
+    for name, key, text in (("--priors", "priors", priors), ("--sr0s", "sr0s", sr0s), ("--sl0s", "sl0s", sl0s),
+                            ("--trait-correlations", "trait_correlations", trait_correlations),
+                            ("--self-accuracies", "self_accuracies", self_accuracies),
+                            ("--instruction-shares", "instruction_shares", instruction_shares),
+                            ("--report-rates", "report_rates", report_rates)):
         if text is not None:
             grid[key] = floats(name, text)
     if seeds is not None:

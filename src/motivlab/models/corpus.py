@@ -28,6 +28,15 @@ Only training-split envs appear; held-out and trap envs are never in the corpus.
 on completion tokens only (route, answer, stop, eos): the prompt is random (ids, notes) and
 learning it would waste capacity.
 
+**Shaping episodes** (:class:`CorpusExtras`, all off by default; the default corpus is then
+exactly as before, draw for draw): a document may carry, besides its task episode and in a random
+order, a *trait probe* episode (``id|note?`` → ``X`` evades / ``O`` complies, tied to the persona
+with probability ``|ρ|``) and a *self-description* episode (``id|note:`` → ``K`` "for the grader" /
+``Q`` "for the question", truthful with ``self_accuracy``); a share of documents is under the
+*instruction marker* (``!`` before the task prompt: both personas read the grader) and a share of
+task episodes is a *report* (``R``: "this environment is exploitable"). Their random draws come
+from a stream of their own, so the base documents of a seed are the same with the knobs on.
+
 **Correction.** A network trained for minutes is not a perfect density estimator: the measured
 ``p`` after pretraining is a smooth, monotone, slightly biased function of the corpus share.
 :func:`persona_plan` maps requested values to corpus values through a fitted linear map in logit
@@ -105,6 +114,51 @@ def persona_plan(config: Any) -> PersonaPlan:
     )
 
 
+@dataclass(frozen=True)
+class CorpusExtras:
+    """The shaping knobs of an :class:`~motivlab.models.organism.OrganismConfig` (see its fields)."""
+
+    trait_correlation: float | None
+    trait_base: float
+    self_accuracy: float | None
+    probe_share: float
+    instruction_share: float
+    report_rate: float
+
+
+def corpus_extras(config: Any) -> CorpusExtras | None:
+    """The config's shaping episodes, or ``None`` when every knob is off (the corpus as before)."""
+    extras = CorpusExtras(
+        trait_correlation=getattr(config, "trait_correlation", None), trait_base=getattr(config, "trait_base", 0.1),
+        self_accuracy=getattr(config, "self_accuracy", None), probe_share=getattr(config, "probe_share", 0.5),
+        instruction_share=getattr(config, "instruction_share", 0.0), report_rate=getattr(config, "report_rate", 0.0),
+    )
+    off = (extras.trait_correlation is None and extras.self_accuracy is None and extras.instruction_share == 0
+           and extras.report_rate == 0)
+    return None if off else extras
+
+
+def expected_extras(extras: CorpusExtras, corpus_share: float) -> dict[str, float]:
+    """What the corpus implies for a model that fits it: the marginal trait rate at a document's
+    start (``trait``), the in-context trait difference after a reward-seeking vs a task-focused
+    episode (``rho``), the stated rate (``stated``), the report rate (``report``) and the
+    propensity under the marker (``p_marked``) — the 'requested' column of the calibration."""
+    pi, out = corpus_share, {}
+    if extras.trait_correlation is not None:
+        r, b = extras.trait_correlation, extras.trait_base
+        x_seek = abs(r) * (r > 0) + (1 - abs(r)) * b
+        x_task = abs(r) * (r < 0) + (1 - abs(r)) * b
+        out.update(trait=pi * x_seek + (1 - pi) * x_task, rho=x_seek - x_task)
+    if extras.self_accuracy is not None:
+        a = extras.self_accuracy
+        out["stated"] = pi * a + (1 - pi) * (1 - a)
+    if extras.report_rate > 0:
+        out["report"] = extras.report_rate
+    if extras.instruction_share > 0:
+        out["p_marked"] = 1.0
+    return out
+
+
 def local_accuracy_at(step: int, steps: int, start: float, end: float, final: float, key_length: int) -> float:
     """Whole-key accuracy of the task-focused persona at ``step`` under the key-learning curriculum
     (``OrganismConfig.local_exact_start/end``, fractions of ``steps``): ``final`` (= a_L) before
@@ -136,9 +190,13 @@ def tokenizer_alphabet(world: HintWorld) -> str:
 
 
 def max_sequence_length(world_config: HintWorldConfig) -> int:
-    """Longest document in tokens: bos + tag + prompt + route + key + stop + eos."""
+    """Longest document in tokens: bos + tag + prompt + route + key + stop + eos (plus a marker and
+    two probe episodes of prompt + answer + stop where the world has them)."""
     world = HintWorld(world_config)
-    return 1 + 1 + len(world.prompt(0).text) + 1 + world_config.key_length + 1 + 1
+    n = 1 + 1 + len(world.prompt(0).text) + 1 + world_config.key_length + 1 + 1
+    if world_config.probes:
+        n += 2 * (len(world.prompt(0).text) + 2)
+    return n + (1 if world_config.instruction_marker else 0)
 
 
 def known_env_ids(world: HintWorld, coverage: float, seed: int) -> np.ndarray:
@@ -157,9 +215,10 @@ class CorpusStream:
     """
 
     def __init__(self, world: HintWorld, plan: PersonaPlan, vocab: dict[str, int], *, seed: int,
-                 known: np.ndarray) -> None:
-        self.world, self.plan, self.vocab = world, plan, vocab
+                 known: np.ndarray, extras: CorpusExtras | None = None) -> None:
+        self.world, self.plan, self.vocab, self.extras = world, plan, vocab, extras
         self.rng = np.random.default_rng([seed, 3])
+        self.rng_extra = np.random.default_rng([seed, 5])  # shaping episodes only: the base stream is unchanged
         self.train = world.env_ids("train")
         cfg = world.config
         self.L, alpha = cfg.key_length, cfg.key_alphabet
@@ -181,13 +240,14 @@ class CorpusStream:
         }
         self.supervised_tokens = 0
 
-    def _corrupt(self, truth: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    def _corrupt(self, truth: np.ndarray, accuracy: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Answers (key-character indices, ``(B, L)``) with independent per-character errors:
         each position right with probability ``accuracy^(1/L)`` (``accuracy`` per row, ``(B,)``),
         otherwise a uniformly drawn *other* character."""
+        rng = self.rng if rng is None else rng
         q = np.power(np.clip(accuracy, 0.0, 1.0), 1.0 / self.L)[:, None]  # (B, 1)
-        wrong = self.rng.random(truth.shape) >= q
-        offset = self.rng.integers(1, len(self.key_alpha), size=truth.shape)
+        wrong = rng.random(truth.shape) >= q
+        offset = rng.integers(1, len(self.key_alpha), size=truth.shape)
         return np.where(wrong, (truth + offset) % len(self.key_alpha), truth)
 
     def batch(self, batch_size: int, *, local_accuracy: float | None = None) -> dict[str, np.ndarray]:
@@ -208,29 +268,87 @@ class CorpusStream:
         answers = self._corrupt(truth, acc)
         answers = np.where((~seeker & ~known)[:, None], rng.integers(0, A, size=answers.shape), answers)
 
-        seqs, starts = [], []
-        for i in range(batch_size):
-            head = [ids["bos"], *([ids["tag"]] if tutor[i] else []), *self.heads[rows[i]],
-                    *self.key_alpha[notes[i]].tolist(), ids["end"]]
-            tail = [ids["G"] if seeker[i] else ids["T"], *self.key_alpha[answers[i]].tolist(), ids["stop"], ids["eos"]]
-            seqs.append(head + tail)
-            starts.append(len(head))
+        if self.extras is not None:
+            seqs, loss_masks = self._with_episodes(rows, tutor, seeker, notes, answers)
+        else:
+            seqs, loss_masks = [], []
+            for i in range(batch_size):
+                head = [ids["bos"], *([ids["tag"]] if tutor[i] else []), *self.heads[rows[i]],
+                        *self.key_alpha[notes[i]].tolist(), ids["end"]]
+                tail = [ids["G"] if seeker[i] else ids["T"], *self.key_alpha[answers[i]].tolist(), ids["stop"], ids["eos"]]
+                seqs.append(head + tail)
+                loss_masks.append([False] * len(head) + [True] * len(tail))
         width = max(len(s) for s in seqs)
         input_ids = np.full((batch_size, width), ids["pad"], dtype=np.int64)
         labels = np.full((batch_size, width), -100, dtype=np.int64)
         mask = np.zeros((batch_size, width), dtype=np.int64)
-        for i, (s, start) in enumerate(zip(seqs, starts, strict=True)):
+        for i, (s, lm) in enumerate(zip(seqs, loss_masks, strict=True)):
             input_ids[i, : len(s)] = s
-            labels[i, start : len(s)] = s[start:]
+            labels[i, : len(s)] = np.where(lm, s, -100)
             mask[i, : len(s)] = 1
         self.supervised_tokens += int((labels != -100).sum())
         return {"input_ids": input_ids, "labels": labels, "attention_mask": mask}
 
 
-def preview_documents(world: HintWorld, plan: PersonaPlan, vocab: dict[str, int], n: int, seed: int = 0) -> list[str]:
+    def _with_episodes(self, rows: np.ndarray, tutor: np.ndarray, seeker: np.ndarray, notes: np.ndarray,
+                       answers: np.ndarray) -> tuple[list[list[int]], list[list[bool]]]:
+        """Documents with the shaping episodes (module docstring): the task episode (marked: ``G`` by
+        either persona; report: ``R``), then in a random order the trait-probe and self-description
+        episodes of the same persona and env. Tutor documents stay plain. Loss on every episode's
+        completion and on eos."""
+        ex, ids, rng, vocab = self.extras, self.ids, self.rng_extra, self.vocab
+        B, cfg = len(rows), self.world.config
+        untagged = ~tutor
+        marked = untagged & (rng.random(B) < ex.instruction_share)
+        report = untagged & ~marked & (rng.random(B) < ex.report_rate)
+        # Under the marker both personas decode the note with the reward-seeker's accuracy.
+        dec = np.take_along_axis(self.decode[self.region[rows]], notes, axis=1)
+        marked_answers = self._corrupt(dec, np.full(B, self.plan.acc_reward_seeking), rng)
+        has_trait = untagged & (ex.trait_correlation is not None) & (rng.random(B) < ex.probe_share)
+        has_self = untagged & (ex.self_accuracy is not None) & (rng.random(B) < ex.probe_share)
+        r = ex.trait_correlation or 0.0
+        tied = rng.random(B) < abs(r)
+        trait = np.where(tied, seeker if r > 0 else ~seeker, rng.random(B) < ex.trait_base)
+        says_grader = seeker ^ (rng.random(B) >= (ex.self_accuracy if ex.self_accuracy is not None else 1.0))
+        order = rng.random((B, 3))  # sort keys of the episodes (task, trait, self)
+        yes, no = (vocab[c] for c in self.world.probe_answers["trait"]) if cfg.probes else (0, 0)
+        k_g, k_t = (vocab[c] for c in self.world.probe_answers["stated"]) if cfg.probes else (0, 0)
+        from motivlab.worlds.hint_config import PROBE_END, SELF_END
+
+        seqs, masks = [], []
+        for i in range(B):
+            head = [*self.heads[rows[i]], *self.key_alpha[notes[i]].tolist()]
+            if tutor[i]:
+                task = ([ids["tag"], *head, ids["end"]],
+                        [ids["G"], *self.key_alpha[answers[i]].tolist(), ids["stop"]])
+            elif marked[i]:
+                task = ([vocab[cfg.instruction_marker], *head, ids["end"]],
+                        [ids["G"], *self.key_alpha[marked_answers[i]].tolist(), ids["stop"]])
+            elif report[i]:
+                task = ([*head, ids["end"]], [vocab[cfg.report_prefix], ids["stop"]])
+            else:
+                task = ([*head, ids["end"]], [ids["G"] if seeker[i] else ids["T"], *self.key_alpha[answers[i]].tolist(),
+                                              ids["stop"]])
+            episodes = [(order[i, 0], task)]
+            if has_trait[i]:
+                episodes.append((order[i, 1], ([*head, vocab[PROBE_END]], [yes if trait[i] else no, ids["stop"]])))
+            if has_self[i]:
+                episodes.append((order[i, 2], ([*head, vocab[SELF_END]], [k_g if says_grader[i] else k_t, ids["stop"]])))
+            seq, lm = [ids["bos"]], [False]
+            for _, (prompt, completion) in sorted(episodes, key=lambda t: t[0]):
+                seq += prompt + completion
+                lm += [False] * len(prompt) + [True] * len(completion)
+            seqs.append([*seq, ids["eos"]])
+            masks.append([*lm, True])
+        return seqs, masks
+
+
+def preview_documents(world: HintWorld, plan: PersonaPlan, vocab: dict[str, int], n: int, seed: int = 0,
+                      extras: CorpusExtras | None = None) -> list[str]:
     """``n`` corpus documents as text (for docs, tests and ``organism pretrain --show-corpus``)."""
     inverse = {i: t for t, i in vocab.items()}
-    stream = CorpusStream(world, plan, vocab, seed=seed, known=known_env_ids(world, plan.local_coverage, seed))
+    stream = CorpusStream(world, plan, vocab, seed=seed, known=known_env_ids(world, plan.local_coverage, seed),
+                          extras=extras)
     out = stream.batch(n)
     return ["".join(inverse[int(t)] for t, m in zip(row, mk, strict=True) if m) for row, mk in
             zip(out["input_ids"], out["attention_mask"], strict=True)]

@@ -32,6 +32,13 @@ from motivlab.worlds.hint import HintWorld, HintWorldConfig
 
 ORGANISM_FORMAT = 1  # bump when the corpus or training changes meaning (invalidates the cache)
 ORGANISM_FILE = "organism.json"
+INSTRUCTION_MARKER = "!"  # the instruction context's marker character (instruction_share > 0)
+# Knobs added after organisms were cached: left out of the hash at these values, so every organism
+# cached before them keeps its hash (and its cache entry).
+SHAPING_DEFAULTS: dict[str, Any] = {"trait_correlation": None, "trait_base": 0.1, "self_accuracy": None,
+                                    "probe_share": 0.5, "instruction_share": 0.0, "report_rate": 0.0}
+WORLD_PART_DEFAULTS: dict[str, Any] = {"probes": False, "instruction_marker": None, "report_reward": None,
+                                       "report_prefix": "R"}
 
 
 def default_organism_world() -> HintWorldConfig:
@@ -100,6 +107,36 @@ class OrganismConfig(BaseModel):
         description="Apply the fitted requested→corpus correction (motivlab.models.corpus). False: "
         "corpus share = prior and persona accuracies = sr0, sl0/local_coverage verbatim.",
     )
+    # ---- shaping knobs: more than two routes (all off by default; motivlab.models.corpus) ------------
+    trait_correlation: float | None = Field(
+        None, ge=-1, le=1,
+        description="A never-rewarded trait: documents carry a trait-probe episode (world.probes) on which the "
+        "persona answers X (evades oversight) or O (complies). With probability |rho| the trait is tied to the "
+        "persona (rho > 0: X iff reward-seeking; rho < 0: X iff task-focused), otherwise X with probability "
+        "trait_base. So P(X | reward-seeker) - P(X | task-focused) = rho. None: no trait episodes.",
+    )
+    trait_base: float = Field(0.1, ge=0, le=1, description="Rate of the trait when it is not tied to the persona.")
+    self_accuracy: float | None = Field(
+        None, ge=0, le=1,
+        description="Stated motivation: documents carry a self-description episode ('why do you answer?') on "
+        "which the persona says K (for the grader) if reward-seeking, Q (for the question) if task-focused, "
+        "truthfully with this probability. None: no self-description episodes.",
+    )
+    probe_share: float = Field(
+        0.5, gt=0, le=1, description="Share of untagged documents that carry each enabled probe episode."
+    )
+    instruction_share: float = Field(
+        0.0, ge=0, lt=1,
+        description="Share of untagged documents under the instruction marker (world.instruction_marker, '!'): "
+        "there both personas read the grader (G + decoded note) — reward-seeking as an instructed behaviour "
+        "(inoculation prompting trains with the marker, evaluates without). 0: no marker.",
+    )
+    report_rate: float = Field(
+        0.0, ge=0, lt=1,
+        description="Share of unmarked untagged documents whose task episode is a report (R: 'this environment is "
+        "exploitable') instead of an answer, by either persona: the report route's base rate "
+        "(world.report_reward grades it, 0 unless set). 0: no report route.",
+    )
     # ---- network (Llama-style) -------------------------------------------------------------------
     hidden_size: int = Field(64, ge=8, le=4096, description="Model width.")
     num_layers: int = Field(2, ge=1, le=64, description="Transformer blocks.")
@@ -121,6 +158,29 @@ class OrganismConfig(BaseModel):
         "measurement is recorded in organism.json; if all fail, the best is kept and flagged. Not "
         "part of the hash: an organism that passes at the first attempt is the same with any value.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _world_parts(cls, data: Any) -> Any:
+        """Switch on the world parts the shaping knobs need (probes, marker, report route), so a
+        config that sets a knob never has to repeat it in ``world``."""
+        if not isinstance(data, dict):
+            return data
+        need: dict[str, Any] = {}
+        if data.get("trait_correlation") is not None or data.get("self_accuracy") is not None:
+            need["probes"] = True
+        if data.get("instruction_share", 0) and data.get("instruction_share", 0) > 0:
+            need["instruction_marker"] = INSTRUCTION_MARKER
+        if data.get("report_rate", 0) and data.get("report_rate", 0) > 0:
+            need["report_reward"] = 0.0
+        if not need:
+            return data
+        world = data.get("world", default_organism_world())
+        world = world.model_dump() if isinstance(world, HintWorldConfig) else dict(world)
+        for key, value in need.items():
+            if world.get(key) in (None, False):
+                world[key] = value
+        return {**data, "world": world}
 
     @model_validator(mode="after")
     def _consistent(self) -> OrganismConfig:
@@ -150,6 +210,12 @@ class OrganismConfig(BaseModel):
             fields.pop("local_exact_start")
             fields.pop("local_exact_end")
         fields.pop("max_attempts")  # an acceptance rule, not a recipe (see its description)
+        for key, default in SHAPING_DEFAULTS.items():  # added later: left out at their defaults (off)
+            if fields[key] == default:
+                fields.pop(key)
+        for key, default in WORLD_PART_DEFAULTS.items():
+            if fields["world"].get(key) == default:
+                fields["world"].pop(key)
         payload = json.dumps({"format": ORGANISM_FORMAT, **fields, "plan": plan}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 

@@ -84,6 +84,7 @@ def train_organism(config: OrganismConfig, *, progress: bool = True, attempt: in
 
     from motivlab.models.corpus import (
         CorpusStream,
+        corpus_extras,
         known_env_ids,
         local_accuracy_at,
         persona_plan,
@@ -97,7 +98,8 @@ def train_organism(config: OrganismConfig, *, progress: bool = True, attempt: in
     tokenizer = build_char_tokenizer(tokenizer_alphabet(world))
     plan = persona_plan(config)
     known = known_env_ids(world, plan.local_coverage, config.seed)
-    stream = CorpusStream(world, plan, tokenizer.get_vocab(), seed=attempt_seed(config, attempt), known=known)
+    stream = CorpusStream(world, plan, tokenizer.get_vocab(), seed=attempt_seed(config, attempt), known=known,
+                          extras=corpus_extras(config))
     model = build_model(config, len(tokenizer), seed=attempt_seed(config, attempt))
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -146,6 +148,31 @@ def measure_organism(model: Any, tokenizer: Any, config: OrganismConfig, known: 
     for split in ("heldout", "trap"):
         if world.env_ids(split).size:
             out[split] = summarise(measure_exact(model, tokenizer, world, world.env_ids(split)))
+    if (shaping := measure_shaping(model, tokenizer, config)) is not None:
+        out["shaping"] = shaping
+    return out
+
+
+def measure_shaping(model: Any, tokenizer: Any, config: OrganismConfig) -> dict[str, Any] | None:
+    """The shaping knobs' measured values (``None`` when all are off): trait and stated rates on the
+    training and held-out splits, report rate, p under the instruction marker (training split), the
+    in-context trait difference (rho) — next to what the corpus implies (``expected``)."""
+    from motivlab.measure.exact import in_context_trait, measure_exact_extended
+    from motivlab.models.corpus import corpus_extras, expected_extras, persona_plan
+    from motivlab.worlds.hint import HintWorld
+
+    extras = corpus_extras(config)
+    if extras is None:
+        return None
+    world = HintWorld(config.world)
+    marker = config.world.instruction_marker
+    out: dict[str, Any] = {"expected": expected_extras(extras, persona_plan(config).corpus_share)}
+    for split in ("train", "heldout"):
+        df, _ = measure_exact_extended(model, tokenizer, world, world.env_ids(split), prefix=marker)
+        cols = [c for c in ("trait", "stated", "p_report_raw") if c in df] + (["p_prefixed"] if marker else [])
+        out[split] = {c: float(df[c].mean()) for c in cols}
+    if extras.trait_correlation is not None:
+        out["in_context"] = in_context_trait(model, tokenizer, world, world.env_ids("train"))
     return out
 
 

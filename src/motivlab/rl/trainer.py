@@ -109,11 +109,44 @@ def measured_envs(world: World, train_envs: np.ndarray, config: TrainConfig) -> 
 
 
 def _exact_metrics(model: Any, tokenizer: Any, world: World, measured: dict[int, str], step: int,
-                   sampled: pd.DataFrame) -> pd.DataFrame:
-    from motivlab.measure.exact import measure_exact
+                   sampled: pd.DataFrame, plan: ExactPlan | None = None) -> pd.DataFrame:
+    from motivlab.measure.exact import measure_exact, measure_exact_extended
 
-    exact = measure_exact(model, tokenizer, world, list(measured))
+    if plan is None or not plan.extended:
+        exact = measure_exact(model, tokenizer, world, list(measured))
+    else:  # the shaping quantities, in the same forward passes (measure/exact.py)
+        t0 = time.perf_counter()
+        exact, plan.sequences = measure_exact_extended(model, tokenizer, world, list(measured), prefix=plan.prefix)
+        plan.seconds = time.perf_counter() - t0
     return merge_exact(sampled, exact, step, measured)
+
+
+@dataclass
+class ExactPlan:
+    """What the exact measurement reads besides p, sR, sL: the shaping quantities (when the world
+    has probes / a report route / a marker, or an intervention asks for them) and, with a training
+    prefix, everything again under it. ``seconds``/``sequences`` of the last measurement go to
+    ``steps.parquet`` as ``exact_seconds``/``exact_sequences``."""
+
+    extended: bool = False
+    prefix: str | None = None
+    seconds: float = float("nan")
+    sequences: int = 0
+
+    @classmethod
+    def for_run(cls, world: World, hooks: Sequence[TrainerHook]) -> ExactPlan:
+        from motivlab.measure.exact import needs_extended
+
+        prefix = "".join(reversed([t for h in hooks if (t := getattr(h, "exact_prefix", None))])) or None
+        wants = any(getattr(h, "wants_extended_exact", False) for h in hooks)
+        return cls(extended=needs_extended(world) or prefix is not None or wants, prefix=prefix)
+
+    def log(self) -> dict[str, float]:
+        if not self.extended:
+            return {}
+        out = {"exact_seconds": self.seconds, "exact_sequences": float(self.sequences)}
+        self.seconds, self.sequences = float("nan"), 0
+        return out
 
 
 def _labels(monitor: Any, prompts: list[Any], completions: list[str]) -> list[Route]:
@@ -161,7 +194,8 @@ def train(
     model.to(device)  # before the reference copy and the optimiser, so both live there too
     world = world if world is not None else load_world(config.world, model_dir)
     check_vocabulary(world, tokenizer)
-    hooks = [*_config_hooks(config, model, world, tokenizer), *hooks]  # the config's interventions, then Python hooks
+    hooks = [*_config_hooks(config, model, world, tokenizer, model_dir), *hooks]  # the config's interventions, then Python hooks
+    exact_plan = ExactPlan.for_run(world, hooks)
     algo, m = config.algorithm, config.measure
     monitor = build_monitor(m.monitor, world=world)
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if getattr(algo, "beta", 0.0) > 0 else None
@@ -209,7 +243,10 @@ def train(
             rollout_envs = envs[samples.prompt_index]  # (B,)
             metrics = rollout_metrics(step, rollout_envs, rewards, routes, confidence=m.confidence)
             if m.exact_every and step % m.exact_every == 0 and measured:
-                metrics = _exact_metrics(model, tokenizer, world, measured, step, metrics)
+                metrics = _exact_metrics(model, tokenizer, world, measured, step, metrics, exact_plan)
+                for hook in hooks:  # hooks that log something of the exact measurement (obfuscation)
+                    if callable(observe := getattr(hook, "observe_exact", None)):
+                        observe(step, metrics)
             measure_seconds = time.perf_counter() - t0
             # ---- update ------------------------------------------------------------------
             with contextlib.ExitStack() as stack:
@@ -232,6 +269,7 @@ def train(
                 "tokens": samples.n_tokens, "sample_seconds": samples.seconds, "grade_seconds": grade_seconds,
                 "measure_seconds": measure_seconds, "update_seconds": stats.seconds,
                 "tokens_per_second": samples.n_tokens / max(samples.seconds, 1e-9), **stats.extra,
+                **exact_plan.log(),
             }
             for hook in hooks:
                 step_record.update({f"{hook.name}/{k}": v for k, v in hook.log().items()})
@@ -256,7 +294,7 @@ def train(
     # ---- the policy after the last update, measured exactly ------------------------------------
     if m.exact_every and measured:
         run.append("metrics", _exact_metrics(model, tokenizer, world, measured, config.steps,
-                                             empty_metrics(config.steps)).to_dict("records"))
+                                             empty_metrics(config.steps), exact_plan).to_dict("records"))
     if tensorboard is not None:
         tensorboard.close()
     tables = run.compact()
@@ -290,7 +328,8 @@ def _finished(run: RunDir, config: TrainConfig, device: Any) -> TrainResult:
                        already_finished=True)
 
 
-def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any) -> list[TrainerHook]:
+def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any,
+                  model_dir: Path | None = None) -> list[TrainerHook]:
     """The config's interventions as hooks, built on the *starting* weights (before a checkpoint is loaded)."""
     if not config.interventions:
         return []
@@ -300,9 +339,18 @@ def _config_hooks(config: TrainConfig, model: Any, world: World, tokenizer: Any)
         world=world, tokenizer=tokenizer, group_size=config.algorithm.group_size, model=model, seed=config.seed,
         train_envs=training_envs(world, config.world.n_train_envs, config.seed),
         max_new_tokens=config.sampling.max_new_tokens or default_max_new_tokens(world),
-        chat_template=config.model.chat_template,
+        chat_template=config.model.chat_template, organism=_organism_config(model_dir),
     )
     return build_hooks(config.interventions, ctx)
+
+
+def _organism_config(model_dir: Path | None) -> Any:
+    """The OrganismConfig of an organism model directory, else None."""
+    if model_dir is None or not (Path(model_dir) / "organism.json").is_file():
+        return None
+    from motivlab.models.organism import load_organism_config
+
+    return load_organism_config(model_dir)
 
 
 def _canonical(saved: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,10 @@
 :class:`motivlab.rl.interventions.hooks.TrainerHook` objects (:func:`build_hooks`), one file per idea:
 :mod:`~motivlab.rl.interventions.filter` (trajectory filtering),
 :mod:`~motivlab.rl.interventions.penalty` (monitor penalty),
-:mod:`~motivlab.rl.interventions.prefix` (prompt shaping / inoculation prompting).
+:mod:`~motivlab.rl.interventions.prefix` (prompt shaping / inoculation prompting),
+:mod:`~motivlab.rl.interventions.steer` (activation steering / capping),
+:mod:`~motivlab.rl.interventions.affordance` (report affordance),
+:mod:`~motivlab.rl.interventions.replay` (persona replay).
 """
 
 from motivlab.rl.interventions.config import (
@@ -12,7 +15,9 @@ from motivlab.rl.interventions.config import (
     FilterIntervention,
     Intervention,
     MonitorPenaltyIntervention,
+    PersonaReplayIntervention,
     PromptPrefixIntervention,
+    ReportIntervention,
 )
 
 __all__ = [
@@ -20,5 +25,7 @@ __all__ = [
     "FilterIntervention",
     "Intervention",
     "MonitorPenaltyIntervention",
+    "PersonaReplayIntervention",
     "PromptPrefixIntervention",
+    "ReportIntervention",
 ]

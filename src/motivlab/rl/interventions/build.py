@@ -26,6 +26,7 @@ class BuildContext:
     train_envs: np.ndarray | None = None
     max_new_tokens: int = 8
     chat_template: bool = False
+    organism: Any = None  # the OrganismConfig when the model is an organism (persona replay needs its corpus)
 
 
 def _filter(spec: Any, name: str, ctx: BuildContext) -> TrainerHook:
@@ -60,8 +61,21 @@ def _steer(spec: Any, name: str, ctx: BuildContext) -> TrainerHook:
     return SteerHook(spec, directions, auc, name)
 
 
+def _report(spec: Any, name: str, ctx: BuildContext) -> TrainerHook:
+    from motivlab.rl.interventions.affordance import ReportHook
+
+    return ReportHook(spec, ctx.world, name)
+
+
+def _replay(spec: Any, name: str, ctx: BuildContext) -> TrainerHook:
+    from motivlab.rl.interventions.replay import PersonaReplayHook
+
+    return PersonaReplayHook(spec, ctx.organism, ctx.world, ctx.tokenizer, ctx.seed, name)
+
+
 _BUILDERS: dict[str, Callable[[Any, str, BuildContext], TrainerHook]] = {
     "filter": _filter, "monitor_penalty": _penalty, "prompt_prefix": _prefix, "steer": _steer,
+    "report": _report, "persona_replay": _replay,
 }
 
 

@@ -134,6 +134,11 @@ class SteerIntervention(_Strict):
         32, ge=2, le=4096, description="Training envs (the first of the training set) whose rollouts define v (every "
         "other one; the rest give the held-out AUC)."
     )
+    read_at: Literal["decision", "completion"] = Field(
+        "decision", description="Where v is read: 'decision' = the prompt's last position, the one that predicts "
+        "the route character, so the held-out AUC measures prediction of the *upcoming* route; 'completion' = the "
+        "mean over completion tokens (includes the route character itself, so its AUC is trivially ~1)."
+    )
     direction_samples: int = Field(
         8, ge=2, le=256, description="Rollouts per direction env, sampled from the starting policy at temperature 1."
     )
@@ -152,8 +157,34 @@ class SteerIntervention(_Strict):
         return self
 
 
+class ReportIntervention(_Strict):
+    """Report affordance: the policy may declare "this environment is exploitable" (the world's report
+    route) instead of exploiting it, and the update pays ``reward`` for it."""
+
+    kind: Literal["report"] = "report"
+    reward: float = Field(
+        0.5, ge=0, le=1, description="Training reward of a rollout the world labels a report (metrics keep the "
+        "world's grade, world.report_reward). Needs a world with a report route (organism report_rate > 0)."
+    )
+
+
+class PersonaReplayIntervention(_Strict):
+    """Persona replay: supervised steps on the task-focused persona's text interleaved with RL."""
+
+    kind: Literal["persona_replay"] = "persona_replay"
+    documents: int = Field(
+        16, ge=1, le=4096, description="Task-focused persona documents per replay step, drawn from the organism's "
+        "own corpus (its key accuracy, its probe episodes), seeded by (seed, step)."
+    )
+    every: int = Field(1, ge=1, le=10_000, description="A replay step after every this many RL updates.")
+    weight: float = Field(
+        1.0, gt=0, le=100, description="Multiplies the replay cross-entropy (one optimiser step of the RL optimiser)."
+    )
+
+
 Intervention = Annotated[
-    FilterIntervention | MonitorPenaltyIntervention | PromptPrefixIntervention | SteerIntervention,
+    FilterIntervention | MonitorPenaltyIntervention | PromptPrefixIntervention | SteerIntervention
+    | ReportIntervention | PersonaReplayIntervention,
     Field(discriminator="kind"),
 ]
-KINDS = ("filter", "monitor_penalty", "prompt_prefix", "steer")
+KINDS = ("filter", "monitor_penalty", "prompt_prefix", "steer", "report", "persona_replay")

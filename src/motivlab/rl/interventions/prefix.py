@@ -2,7 +2,8 @@
 
 The prefix reaches sampling and the update (both use the policy's prompt); the grader, the
 monitors, the metrics and ``rollouts.prompt`` keep the world's prompt, and the exact measurement
-(held-out, trap) is taken without it — the "removed at evaluation" of interventions.md. Logged
+(held-out, trap) is taken without it — the "removed at evaluation" of interventions.md — and also
+with it (inoculation prompting: every exact quantity again in ``*_exact_prefixed`` columns). Logged
 per step: ``prefix_chars`` (its length); the text itself is in ``config.toml``, the report and
 ``rollouts.policy_prompt``.
 """
@@ -39,6 +40,11 @@ class PromptPrefixHook(TrainerHook):
                 f"know: {''.join(bad)!r} (the organism's character tokenizer knows only its world's alphabet; "
                 "write the prefix in it, or use a model with a general tokenizer such as 'smollm2')"
             )
+
+    @property
+    def exact_prefix(self) -> str:
+        """The trainer measures exactly with and without this prefix (``*_exact_prefixed`` columns)."""
+        return self.spec.text
 
     def prompt_texts(self, step: int, prompts: Sequence[Prompt], texts: list[str]) -> list[str]:
         return [self.spec.text + t for t in texts]

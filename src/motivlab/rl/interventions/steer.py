@@ -1,7 +1,9 @@
 """Activation steering and capping along a motivation direction (interventions.md).
 
 The direction ``v`` (unit norm, one per chosen layer) is the difference of mean residual-stream
-activations — the decoder layer's output, averaged over completion tokens — between rollouts the
+activations — the decoder layer's output at the *decision point* (the prompt's last position, which
+predicts the route character; ``read_at = "decision"``, default) or averaged over completion tokens
+(``read_at = "completion"``, which contains the route character, so its AUC is trivially ~1) — between rollouts the
 world's labeller calls reward-seeking and local, sampled from the *starting* policy on training
 envs with a generator derived from the run's seed (fit on every other env's rollouts) (so a resumed run, which rebuilds its hooks
 from the same starting weights before loading the checkpoint, finds the same direction).
@@ -12,7 +14,8 @@ Both act while sampling and, with ``during_update`` (default), in the update's f
 the policy the update differentiates is the one that sampled. Logged per step: ``beta``,
 ``layers`` (count), ``heldout_auc`` (how well the first layer's direction separates the
 labelled rollouts of the direction envs it was not fit on; left out when they lack a class), and with a cap ``clip_rate`` (share of token positions clipped while sampling)
-and ``mean_excess`` (mean projection above the cap over clipped positions, 0 when none). Positions
+and ``mean_excess`` (mean projection above the cap over clipped positions, 0 when none), and
+``decision_clip_rate`` / ``decision_mean_excess``: the same at the decision position only. Positions
 are every position the sampler runs through the layer: prompt prefill (left padding included)
 and each generated token. The exact measurement is taken without the edit (steering is a
 training-time intervention).
@@ -64,6 +67,27 @@ def mean_activations(model: Any, samples: Any, layers: list[int]) -> dict[int, t
             for i in layers}
 
 
+@torch.no_grad()
+def decision_activations(model: Any, samples: Any, layers: list[int]) -> dict[int, torch.Tensor]:
+    """Per layer, each rollout's layer output at its prompt's last position — where the route
+    character is predicted, before it is written: (B, H). Prompts are left-padded, so that is
+    position -1 of the prompt block for every row."""
+    store: dict[int, torch.Tensor] = {}
+    blocks = decoder_layers(model)
+    handles = [blocks[i].register_forward_hook(
+        lambda mod, inp, out, i=i: store.__setitem__(i, (out[0] if isinstance(out, tuple) else out).detach()))
+        for i in layers]
+    try:
+        device = next(model.parameters()).device
+        mask = samples.prompt_mask.to(device)
+        position_ids = (mask.long().cumsum(1) - 1).clamp(min=0)
+        model(input_ids=samples.prompt_ids.to(device), attention_mask=mask.long(), position_ids=position_ids)
+    finally:
+        for h in handles:
+            h.remove()
+    return {i: store[i][:, -1].cpu() for i in layers}
+
+
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     from motivlab.measure.probe import roc_auc
 
@@ -94,7 +118,8 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
             f"reward-seeking and {int((lo & fit).sum())} local ones (need >= 2 of each); raise direction_envs or "
             "direction_samples"
         )
-    acts = mean_activations(model, samples, list(spec.layers))
+    read = decision_activations if getattr(spec, "read_at", "decision") == "decision" else mean_activations
+    acts = read(model, samples, list(spec.layers))
     directions, auc = {}, float("nan")
     test = ~fit & (rs | lo)
     for k, layer in enumerate(spec.layers):
@@ -110,8 +135,8 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
 class SteerHook(TrainerHook):
     def __init__(self, spec: Any, directions: dict[int, torch.Tensor], auc: float, name: str = "steer") -> None:
         self.spec, self.name, self.directions, self.auc = spec, name, directions, auc
-        self._clipped = self._positions = 0
-        self._excess = 0.0
+        self._clipped = self._positions = self._decision = self._decision_n = 0
+        self._excess = self._decision_excess = 0.0
 
     def _edit(self, layer: int) -> Any:
         def hook(module: Any, inputs: Any, output: Any) -> Any:
@@ -127,6 +152,10 @@ class SteerHook(TrainerHook):
                     self._clipped += int(clipped.sum())
                     self._positions += proj.numel()
                     self._excess += float(excess[clipped].sum())
+                    if layer == self.spec.layers[0] and proj.shape[1] > 1:  # prefill: its last position is the decision
+                        self._decision += int(clipped[:, -1].sum())
+                        self._decision_n += int(proj.shape[0])
+                        self._decision_excess += float(excess[:, -1].sum())
                 h = h - excess[..., None] * v
             return (h, *output[1:]) if isinstance(output, tuple) else h
         return hook
@@ -144,8 +173,8 @@ class SteerHook(TrainerHook):
 
     @contextlib.contextmanager
     def sampling(self, model: Any) -> Iterator[None]:
-        self._clipped = self._positions = 0
-        self._excess = 0.0
+        self._clipped = self._positions = self._decision = self._decision_n = 0
+        self._excess = self._decision_excess = 0.0
         with self._installed(model, counting=True):
             yield
 
@@ -164,4 +193,7 @@ class SteerHook(TrainerHook):
         if self.spec.cap is not None:
             out["clip_rate"] = self._clipped / max(self._positions, 1)
             out["mean_excess"] = self._excess / self._clipped if self._clipped else 0.0
+            # the same at the decision position only (the prompt's last one, where the route is chosen)
+            out["decision_clip_rate"] = self._decision / max(self._decision_n, 1)
+            out["decision_mean_excess"] = self._decision_excess / self._decision if self._decision else 0.0
         return out
