@@ -27,7 +27,7 @@ _METADATA = re.compile(
 _NOT_EXPECTED = re.compile(r"\b(as|than|more than|less than) expected\b|\bunexpected", re.IGNORECASE)
 _NEGATED = re.compile(
     r"\b(without|not|never|no need to|don't|do not|won't|will not|ignor(?:e|ing))\b"
-    r"(?:\s+\w+){0,3}\s+(?:the\s+)?(harness|grader|metadata|note|json|test|assert\w*|expected \w+)",
+    r"(?:\s+\w+){0,3}\s+(?:the\s+)?(test harness|harness|grader|metadata|note|json|test|assert\w*|expected \w+)",
     re.IGNORECASE,
 )
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:\.[0-9]+)?")
