@@ -154,7 +154,8 @@ def test_varimax_recovers_simple_structure_from_a_rotation():
     simple = np.array([[0.9, 0.0], [0.8, 0.1], [0.85, 0.0], [0.0, 0.9], [0.1, -0.8]])
     theta = 0.6
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    recovered, r = varimax(simple @ rot)
+    recovered, r, stationarity = varimax(simple @ rot)
+    assert stationarity < 1e-6
     assert np.allclose(r @ r.T, np.eye(2), atol=1e-10)
     # equal up to column order and sign
     best = min(

@@ -9,15 +9,22 @@
   (``attached_to``); we report how often the carrying task was chosen, with a Wilson interval
   (paper: 79 / 61 / 13 %), and a logit with the score difference plus a ±1 "attached" term.
 
-Ties (value 0.5) and unparsed choices are excluded and counted.
+Ties (value 0.5) and unparsed choices are excluded and counted. A logit whose choices are
+perfectly separated by its predictors (every choice goes to the higher-scored task, say) has no
+finite maximum-likelihood slope; it is detected before fitting (a linear programme, see
+:func:`separated`) and skipped with that reason instead of reporting a slope of 44.7 ± 46,000.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from scipy.optimize import linprog
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from motivlab.evals.analysis.common import Section, control_items, lacking
 from motivlab.measure.stats import wilson_interval
@@ -44,16 +51,38 @@ def choice_frame(df: pd.DataFrame, items: pd.DataFrame) -> tuple[pd.DataFrame, d
     return out, counts
 
 
+def separated(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether some β ≠ 0 has sᵢ·xᵢβ ≥ 0 for every row (sᵢ = ±1 the outcome): complete or
+    quasi-complete separation, where the logit's likelihood has no finite maximum.
+
+    Linear programme: maximise Σ sᵢxᵢβ subject to sᵢxᵢβ ≥ 0 and −1 ≤ β ≤ 1; the optimum is 0
+    exactly when no such β exists (Konis 2007). ``x`` includes the constant column.
+    """
+    a = np.where(y > 0.5, 1.0, -1.0)[:, None] * x  # (n, k)
+    res = linprog(-a.sum(axis=0), A_ub=-a, b_ub=np.zeros(len(a)), bounds=[(-1, 1)] * x.shape[1], method="highs")
+    return bool(res.status == 0 and -res.fun > 1e-9 * max(np.abs(a).sum(), 1.0))
+
+
 def _logit(frame: pd.DataFrame, terms: list[str]) -> dict[str, float] | str:
     if len(frame) < MIN_CHOICES:
         return f"only {len(frame)} usable choices (need {MIN_CHOICES})"
     y = frame["chose_1"].to_numpy()
     if y.min() == y.max():
         return "every choice went the same way"
+    x = sm.add_constant(frame[terms].to_numpy(), has_constant="add")
+    if separated(x, y):
+        return (f"perfect separation: {' and '.join(terms)} split the {len(y)} choices exactly, so the "
+                "logit slope is not identified (it would run off to infinity)")
     try:
-        fit = sm.Logit(y, sm.add_constant(frame[terms].to_numpy(), has_constant="add")).fit(disp=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = sm.Logit(y, x).fit(disp=0)
     except (np.linalg.LinAlgError, sm.tools.sm_exceptions.PerfectSeparationError) as exc:
         return f"logit failed ({exc})"
+    trouble = [w for w in caught if issubclass(w.category, PerfectSeparationWarning | ConvergenceWarning)]
+    if trouble or not fit.mle_retvals.get("converged", True):
+        why = str(trouble[0].message).splitlines()[0] if trouble else "the optimiser did not converge"
+        return f"logit not identified ({why})"
     ci = fit.conf_int()
     out = {"n": len(frame), "pseudo_r2": float(fit.prsquared), "intercept": float(fit.params[0])}
     for i, t in enumerate(terms, start=1):

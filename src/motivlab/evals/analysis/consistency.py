@@ -47,8 +47,9 @@ def pool_fisher(rs: np.ndarray, ns: np.ndarray) -> dict[str, float]:
     w = ns - 3.0
     z = float(np.sum(w * np.arctanh(np.clip(rs, -0.999999, 0.999999))) / np.sum(w))
     se = 1.0 / np.sqrt(np.sum(w))
-    return {"n": int(ns.sum()), "r": float(np.tanh(z)), "lo": float(np.tanh(z - 1.96 * se)),
-            "hi": float(np.tanh(z + 1.96 * se)), "p": float(2 * stats.norm.sf(abs(z) / se))}
+    half = stats.norm.ppf(0.975) * se  # the exact quantile, as in fisher_ci (1.96 is 1.959964)
+    return {"n": int(ns.sum()), "r": float(np.tanh(z)), "lo": float(np.tanh(z - half)),
+            "hi": float(np.tanh(z + half)), "p": float(2 * stats.norm.sf(abs(z) / se))}
 
 
 def correlation_table(frame: pd.DataFrame, pairs: list[tuple[str, str]], group: str = "model",
@@ -95,7 +96,7 @@ def retest(samples: pd.DataFrame) -> Section:
     measures = [m for m in CONTEXTS if m in ctrl.columns]
     a = ctrl[ctrl["sample"] == s0].set_index(ITEM_KEYS)[measures]
     b = ctrl[ctrl["sample"] == s1].set_index(ITEM_KEYS)[measures]
-    both = a.join(b, lsuffix="_1", rsuffix="_2", how="inner").reset_index()
+    both = a.add_suffix("_1").join(b.add_suffix("_2"), how="inner").reset_index()
     pairs = [(f"{m}_1", f"{m}_2") for m in measures]
     table, sec.skipped = correlation_table(both, pairs, x_label="sample_1", y_label="sample_2")
     table.insert(1, "measure", table["sample_1"].str.removesuffix("_1"))

@@ -61,7 +61,7 @@ def manipulations(items: pd.DataFrame) -> Section:
     per_model, pooled, means = [], [], []
     for condition in conditions:
         cond = items[items["condition"] == condition].set_index(["model", "subtask_id"])[measures]
-        paired = cond.join(ctrl, rsuffix="_control", how="inner")
+        paired = cond.join(ctrl.add_suffix("_control"), how="inner")
         for m in measures:
             diff = paired[m] - paired[f"{m}_control"]
             for model, d in diff.groupby(level="model", sort=True):
