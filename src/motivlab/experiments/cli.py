@@ -154,3 +154,89 @@ def concepts_command(
                    f"{row['reward_first_step']:.3f} -> {row['reward_last_step']:.3f}   RL bits {row['rl_bits_estimate']:.0f}"
                    f"   pretraining bits {row['pretraining_bits_estimate']:.3g}")
     typer.echo(f"report: {out / 'report.html'}")
+
+
+@app.command("transfer")
+@user_errors
+def transfer_command(
+    out: Path = typer.Option(..., "--out", help="Output folder (new or empty)."),
+    single: int = typer.Option(16, "--single", help="Probes that train on one env."),
+    clusters: int = typer.Option(4, "--clusters", help="Probes that train on a cluster of nearby envs."),
+    cluster_size: int = typer.Option(4, "--cluster-size", help="Envs per cluster."),
+    steps: int = typer.Option(4, "--steps", help="GRPO steps per probe."),
+    prompts_per_step: int = typer.Option(16, "--prompts-per-step", help="Prompts per GRPO step (all on the source envs)."),
+    lr: float = typer.Option(3e-4, "--lr", help="Learning rate of the probe runs."),
+    scale_rewards: str = typer.Option("group", "--scale-rewards", help="group | batch | none (GRPO advantage scaling)."),
+    bins: int = typer.Option(8, "--bins", help="Distance bins."),
+    seed: int = typer.Option(0, "--seed", help="Seed of source choice, sampling and bootstrap."),
+    quick: bool = typer.Option(False, "--quick", help="The quick organism (tests)."),
+) -> None:
+    """Transfer probes: short GRPO on one env (or a cluster), exact Δp, ΔsR, ΔsL on every other env vs distance."""
+    from motivlab.experiments.transfer import TransferConfig, run_transfer
+
+    cfg = TransferConfig(single=single, clusters=clusters, cluster_size=cluster_size, steps=steps,
+                         prompts_per_step=prompts_per_step, lr=lr, scale_rewards=scale_rewards, bins=bins, seed=seed,
+                         quick=quick)
+    summary = run_transfer(cfg, out)
+    for lat, k in summary["kernel"].items():
+        typer.echo(f"{lat}: Gaussian amplitude {k['amplitude']:.3g} [{k['amplitude_ci'][0]:.3g}, {k['amplitude_ci'][1]:.3g}]"
+                   f"  length {k['length']:.3g} [{k['length_ci'][0]:.3g}, {k['length_ci'][1]:.3g}]"
+                   f"  mean-field c {summary['mean_field_coupling'][lat]:.3g}")
+    typer.echo(f"{summary['n_probes']} probes in {summary['seconds']:.0f} s; report: {out / 'report.html'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# shaping (owner: shaping helper; modules interventions.py, interventions_report.py)
+
+
+@app.command("interventions")
+@user_errors
+def interventions_command(
+    spec: Path = typer.Argument(None, help="SPEC TOML (InterventionsSpec fields; left out: every default = the real run)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (new, or the same SPEC's folder to resume)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Parallel runs (torch threads = cores // workers)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the sweep's progress."),
+) -> None:
+    """Baseline vs each intervention (and combinations) × seeds: reward kept, p, traps, trait drift, stated vs revealed."""
+    from motivlab.experiments.interventions import load_interventions_spec, run_interventions
+
+    result = run_interventions(load_interventions_spec(spec), out, workers=workers, progress=progress)
+    typer.echo(f"{result['runs']} runs ({result['failed_points']} failed) in {result['sweep_seconds']:.0f} s; "
+               f"report: {out / 'report.html'}")
+
+
+# ---------------------------------------------------------------------------------------------
+# stated vs revealed on one chat model (owner: chat helper; modules stated_vs_revealed*.py)
+
+
+@app.command("stated-vs-revealed")
+@user_errors
+def stated_vs_revealed_command(
+    model: list[str] = typer.Option(..., "--model", help="NAME=SPEC, repeatable: 'smollm2', a model/checkpoint "
+                                    "directory (LoRA checkpoints use their merged model), a .gguf, or an RL run "
+                                    "directory (its last checkpoint)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (reused: finished checkpoints are kept)."),
+    limit: int = typer.Option(4, min=1, help="Evaluation sub-tasks for the pre-task and breakdown reports."),
+    samples: int = typer.Option(2, min=1, help="Samples per report and per self-description question."),
+    envs: int = typer.Option(8, min=1, help="NL-world envs per split (train, held-out, trap)."),
+    group: int = typer.Option(4, min=1, help="Completions per env."),
+    exact_envs: int = typer.Option(4, min=0, help="Envs per split for the exact (teacher-forced) p."),
+    max_new_tokens: int = typer.Option(12, min=1, help="Completion cap in the world."),
+    device: str = typer.Option("cpu", help="'cpu', 'cuda', 'cuda:N' or 'auto'."),
+    world_set: list[str] = typer.Option([], "--world-set", help="NLWorldConfig field=value (repeatable)."),
+    seed: int = typer.Option(0, min=0, help="Seeds every sample."),
+) -> None:
+    """Stated (self-reports, self-descriptions) vs revealed (p in the natural-language world) motivation
+    per checkpoint, with intervals: table, figure, report.html."""
+    from motivlab.experiments.stated_vs_revealed import SvRConfig, run_stated_vs_revealed
+    from motivlab.worlds.nl_config import NLWorldConfig
+
+    world = NLWorldConfig(**_sets(world_set))
+    cfg = SvRConfig(models=model, out=out, limit=limit, samples=samples, envs=envs, group=group,
+                    exact_envs=exact_envs, max_new_tokens=max_new_tokens, device=device, seed=seed, world=world)
+    table = run_stated_vs_revealed(cfg)
+    shown = table[table.measure.isin(["p", "p_exact", "stated_p", "self/uses_grader_notes", "pre/score"])]
+    for row in shown.itertuples():
+        typer.echo(f"{row.checkpoint:>12} {row.kind:>8} {row.measure:<24} {row.split:<8} {row.value:.3f} "
+                   f"[{row.lo:.3f}, {row.hi:.3f}] n={row.n}")
+    typer.echo(f"report: {out / 'report.html'}")
