@@ -116,7 +116,8 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
     metrics = pd.read_parquet(run / "metrics.parquet")
     rollouts = pd.read_parquet(run / "rollouts.parquet")
     assert list(metrics.columns) == METRIC_COLUMNS
-    assert sorted(metrics["step"].unique()) == [0, 1] and len(rollouts) == 16
+    assert sorted(metrics["step"].unique()) == [0, 1, 2] and len(rollouts) == 16  # 2: the final exact measurement
+    assert sorted(rollouts["step"].unique()) == [0, 1]
 
     # the reward TRL trained on is the world's grade of the logged completion
     for row in rollouts.itertuples():
@@ -124,8 +125,9 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
         assert row.route == world.label(world.prompt(row.env_id), row.completion)
     assert (rollouts["completion"].str.count("\n") <= 1).all()  # generation stopped at the world's stop
 
-    overall = metrics[metrics["env_id"] == -1].set_index("step")
-    per_env = metrics[metrics["env_id"] >= 0]
+    sampled = metrics[metrics["n_rollouts"] > 0]
+    overall = sampled[(sampled["env_id"] == -1) & (sampled["split"] == "train")].set_index("step")
+    per_env = sampled[sampled["env_id"] >= 0]
     assert (per_env.groupby("step")["n_rollouts"].sum() == overall["n_rollouts"]).all()
     trl_reward = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     np.testing.assert_allclose(overall["reward"].to_numpy(), trl_reward, atol=1e-6)
@@ -133,13 +135,29 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
     for row in metrics.itertuples():
         if not math.isnan(row.p):
             assert row.p_lo <= row.p <= row.p_hi
-        assert math.isnan(row.p_exact)
+    # the exact measurement, as our trainer takes it: before update 0 (exact_every = 10) and after the last
+    exact = metrics.dropna(subset=["p_exact"])
+    assert sorted(exact["step"].unique()) == [0, 2]
+    assert set(exact["split"]) == {"train", "heldout", "trap"}
+    from motivlab.measure.exact import measure_exact
+
+    final = exact[(exact.step == 2) & (exact.env_id >= 0)].set_index("env_id")
+    again = measure_exact(model, tok, world, final.index.tolist()).set_index("env_id")
+    np.testing.assert_allclose(final.loc[again.index, "p_exact"], again["p"], atol=1e-5)
+    assert (run / "summary.json").exists() and (run / "report.html").exists() and (run / "figures" / "overall.png").exists()
+    from motivlab.rl.trainer import _rollout_records  # noqa: F401  (the trainer's rollout columns)
+
+    assert {"step", "env_id", "prompt", "completion", "reward", "route", "logprob", "sample_idx", "n_tokens",
+            "finished"} <= set(rollouts.columns)
+    assert (rollouts["n_tokens"] >= 1).all() and (rollouts["n_tokens"] <= 8).all()
     steps = pd.read_parquet(run / "steps.parquet")
     assert steps["step"].tolist() == [0, 1] and {"loss", "reward", "grad_norm"} <= set(steps.columns)
     np.testing.assert_allclose(steps["reward"].to_numpy(), trl_reward, atol=1e-6)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert changed, "GRPO steps left every parameter unchanged"
-    # a second run into the same directory is refused, not mixed into the first
+    # a second run from step 0 into the same directory is refused, not mixed into the first
+    from transformers import TrainerState
+
     again = trl_kit(world, run)
     with pytest.raises(ValueError, match="already holds a run"):
-        again.callbacks[0].on_train_begin(args, trainer.state, None)
+        again.callbacks[0].on_train_begin(args, TrainerState(), None)

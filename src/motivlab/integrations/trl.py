@@ -19,10 +19,15 @@ every measurement use. Nothing here re-implements grading or metrics.
   (append-only JSONL, compacted to Parquet). Under ``torch.distributed`` every rank records its
   share; rank 0 gathers and writes.
 
-Departures from our trainer's run directory: ``logprob`` is NaN (TRL does not hand sampling
-log-probs to reward functions); with ``steps_per_generation > 1`` one generation batch serves
-several optimiser steps and is logged under the step at which it was generated; exact
-(teacher-forced) columns are NaN (measure checkpoints with ``motivlab`` afterwards).
+The run directory has our trainer's tables and columns (``rollouts`` adds ``split``), the exact
+(teacher-forced) measurement of training, held-out and trap envs on the same schedule,
+``summary.json``, figures and ``report.html`` (the trainer's own ``finish_run``). Departures:
+``logprob`` is NaN (TRL does not hand sampling log-probs to reward functions); ``steps`` holds
+TRL's logged scalars (``loss``, ``reward``, ``grad_norm``, ...) rather than our per-phase
+timings; with ``steps_per_generation > 1`` one generation batch serves several optimiser steps
+and is logged under the step at which it was generated. ``examples/trl_grpo.py`` is a complete
+script (single process, ``accelerate launch`` for several processes or GPUs, TRL's vLLM
+generation); docs/monitors_and_trl.md has the recipes.
 
 Usage::
 
@@ -61,7 +66,9 @@ __all__ = [
     "world_dataset",
 ]
 
-ROLLOUT_COLUMNS = ["step", "env_id", "split", "prompt", "completion", "reward", "route", "logprob", "sample_idx"]
+# our trainer's rollout columns (rl/trainer.py), plus ``split`` (TRL may train on any split's envs)
+ROLLOUT_COLUMNS = ["step", "env_id", "prompt", "completion", "reward", "route", "logprob", "sample_idx", "n_tokens",
+                   "finished", "split"]
 
 
 def world_dataset(world: World, split: Split = "train", *, repeats: int = 1, conversational: bool = False) -> Any:
@@ -110,13 +117,15 @@ class RolloutRecorder:
         self._count: dict[tuple[int, int], int] = defaultdict(int)
         self._lock = threading.Lock()
 
-    def add(self, step: int, env_id: int, split: str, prompt: str, completion: str, reward: float, route: Route) -> None:
+    def add(self, step: int, env_id: int, split: str, prompt: str, completion: str, reward: float, route: Route,
+            n_tokens: int = -1, finished: bool = False) -> None:
         with self._lock:
             idx = self._count[(step, env_id)]
             self._count[(step, env_id)] = idx + 1
             self._rows.append({
-                "step": step, "env_id": env_id, "split": split, "prompt": prompt, "completion": completion,
-                "reward": reward, "route": str(route), "logprob": math.nan, "sample_idx": idx,
+                "step": step, "env_id": env_id, "prompt": prompt, "completion": completion, "reward": reward,
+                "route": str(route), "logprob": math.nan, "sample_idx": idx, "n_tokens": n_tokens,
+                "finished": finished, "split": split,
             })
 
     def pop(self, before_step: int | None = None) -> list[dict[str, Any]]:
@@ -153,8 +162,10 @@ def make_reward_function(
             step = int(state.global_step) if state is not None else 0
             splits = kwargs.get("split") or [_split_of(world, int(e)) for e in env_id]
             if recorder is not None:
-                for p, c, r, rt, s in zip(env_prompts, texts, rewards, routes, splits, strict=True):
-                    recorder.add(step, p.env_id, str(s), p.text, c, r, rt)
+                ids = kwargs.get("completion_ids") or [None] * len(texts)
+                for p, c, r, rt, s, tok in zip(env_prompts, texts, rewards, routes, splits, ids, strict=True):
+                    recorder.add(step, p.env_id, str(s), p.text, c, r, rt, n_tokens=-1 if tok is None else len(tok),
+                                 finished=world.stop in c)
             if (log_metric := kwargs.get("log_metric")) is not None:
                 _log_batch(log_metric, np.asarray(rewards), routes)
         return rewards
@@ -210,13 +221,20 @@ def _gather(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
 
 
 class MotivlabMetricsCallback(TrainerCallback):
-    """Writes our run directory (:class:`motivlab.rl.rundir.RunDir`, the trainer's own writer)
-    from the rollouts a :class:`RolloutRecorder` collected and from TRL's logged scalars.
+    """Writes our trainer's run directory (:class:`motivlab.rl.rundir.RunDir`, the trainer's own
+    writer) from a TRL run: the rollouts a :class:`RolloutRecorder` collected, TRL's logged scalars,
+    and — with a ``world`` — the exact (teacher-forced) measurement of training, held-out and trap
+    envs, taken like our trainer does it: every ``measure.exact_every`` steps on the policy *before*
+    that step's update, and once more after the last one; then ``summary.json``, figures and
+    ``report.html`` (:func:`motivlab.rl.report.finish_run`, the trainer's own).
 
     Every step appends to ``rollouts.jsonl``/``metrics.jsonl``/``steps.jsonl`` (fsync'd, so a
     killed run keeps what it logged); the Parquet tables are compacted every ``compact_every``
-    steps and at the end. A directory that already holds a run is refused (TRL's own
-    ``resume_from_checkpoint`` is not mirrored here: start a new run directory).
+    steps and at the end. TRL's ``trainer.train(resume_from_checkpoint=...)`` resumes the run
+    directory too: records of steps at or after the checkpoint's step (written before the kill)
+    are dropped and redone. A run directory that holds a run is refused when TRL starts from
+    step 0. Checkpoints get the model's ``organism.json`` (``organism_dir``), so ``motivlab
+    organism measure`` and ``motivlab serve`` accept them.
     """
 
     def __init__(
@@ -228,27 +246,55 @@ class MotivlabMetricsCallback(TrainerCallback):
         seed: int | None = None,
         confidence: float = 0.95,
         compact_every: int = 10,
+        world: World | None = None,
+        measure: Any = None,
+        organism_dir: str | Path | None = None,
     ) -> None:
+        from motivlab.rl.config import MeasureSection
         from motivlab.rl.rundir import RunDir
 
         self.run = RunDir(run_dir)
         self.recorder, self.config, self.seed, self.confidence = recorder, dict(config or {}), seed, confidence
         self.compact_every = max(int(compact_every), 1)
+        self.world, self.measure = world, measure if measure is not None else MeasureSection()
+        self.organism = Path(organism_dir) / "organism.json" if organism_dir is not None else None
         self._is_main = True
+        self._exact: dict[int, pd.DataFrame] = {}  # step -> exact measurement not yet written
+        self._measured: dict[int, str] = {}
 
     @property
     def run_dir(self) -> Path:
         return self.run.path
 
+    def _saved_config(self, args: Any) -> dict[str, Any]:
+        volatile = {"logging_dir", "resume_from_checkpoint", "output_dir"}  # where, not what
+        trl_args = {k: v for k, v in args.to_dict().items() if isinstance(v, str | int | float | bool) and k not in volatile}
+        return {**self.config, "trl": trl_args}
+
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._is_main = bool(state.is_world_process_zero)
+        if self.world is not None and self.measure.exact_every:
+            from motivlab.rl.trainer import measured_envs
+
+            train = np.asarray(self.world.env_ids("train"))
+            self._measured = measured_envs(self.world, train, _MeasureOnly(self.measure))
         if not self._is_main:
             return
-        trl_args = {k: v for k, v in args.to_dict().items() if isinstance(v, str | int | float | bool)}
-        self.run.start({**self.config, "trl": trl_args}, self.seed if self.seed is not None else args.seed, resume=False)
+        resuming = int(state.global_step) > 0
+        config = self._saved_config(args)
+        plan = self.run.check(config, resume=resuming)
+        self.run.start(config, self.seed if self.seed is not None else args.seed, plan)
+        if resuming:  # what the killed run logged after its last checkpoint is redone by TRL
+            self.run.truncate_logs(int(state.global_step))
+            self.run.compact()
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        step = int(state.global_step)
+        if self._measured and self._is_main and step % self.measure.exact_every == 0:
+            self._exact[step] = self._measure_exact(kwargs, step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._flush(self.recorder.pop(before_step=state.global_step))
+        self._flush(self.recorder.pop(before_step=state.global_step), before_step=int(state.global_step))
         if self._is_main and state.global_step % self.compact_every == 0:
             self.run.compact()
 
@@ -260,21 +306,68 @@ class MotivlabMetricsCallback(TrainerCallback):
         record.update({k: float(v) for k, v in logs.items() if isinstance(v, int | float) and not isinstance(v, bool)})
         self.run.append("steps", [record])
 
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._flush(self.recorder.pop())
-        if self._is_main:
-            self.run.compact()
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self._is_main and self.organism is not None and self.organism.is_file():
+            import shutil
 
-    def _flush(self, rows: list[dict[str, Any]]) -> None:
+            target = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if target.is_dir():
+                shutil.copy2(self.organism, target / "organism.json")
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        last = int(state.global_step)
+        self._flush(self.recorder.pop(), before_step=None)
+        if not self._is_main:
+            return
+        if self._measured:  # the policy after the last update, measured exactly (step = steps)
+            from motivlab.measure.metrics import empty_metrics, merge_exact
+
+            exact = self._measure_exact(kwargs, last)
+            self.run.append("metrics", merge_exact(empty_metrics(last), exact, last, self._measured).to_dict("records"))
+        tables = self.run.compact()
+        if len(tables.get("metrics", [])):
+            from motivlab.rl.report import finish_run
+
+            finish_run(self.run, self._saved_config(args), tables)
+
+    def _measure_exact(self, kwargs: Mapping[str, Any], step: int) -> pd.DataFrame:
+        from motivlab.measure.exact import measure_exact
+
+        model, tokenizer = kwargs.get("model"), kwargs.get("processing_class") or kwargs.get("tokenizer")
+        if model is None or tokenizer is None or self.world is None:
+            raise ValueError("the exact measurement needs the model and its tokenizer (processing_class) from TRL")
+        was_training = model.training
+        try:
+            return measure_exact(model, tokenizer, self.world, list(self._measured))
+        finally:
+            model.train(was_training)
+
+    def _flush(self, rows: list[dict[str, Any]], *, before_step: int | None) -> None:
+        from motivlab.measure.metrics import empty_metrics, merge_exact
+
         rows = _gather(rows)
-        if not rows:  # None on non-zero ranks, [] when nothing new
+        if rows is None:  # non-zero ranks
             return
         df = pd.DataFrame(rows, columns=ROLLOUT_COLUMNS)
         for (step, split), part in df.groupby(["step", "split"], sort=True):
             metrics = rollout_metrics(int(step), part["env_id"].to_numpy(), part["reward"].to_numpy(),
                                       part["route"].tolist(), split=str(split), confidence=self.confidence)
+            if split == "train" and int(step) in self._exact:
+                metrics = merge_exact(metrics, self._exact.pop(int(step)), int(step), self._measured)
             self.run.append("metrics", metrics.to_dict("records"))
-        self.run.append("rollouts", rows)
+        for step in sorted(s for s in self._exact if before_step is None or s < before_step):
+            # measured, but no rollouts were generated at this step (steps_per_generation > 1)
+            self.run.append("metrics", merge_exact(empty_metrics(step), self._exact.pop(step), step,
+                                                   self._measured).to_dict("records"))
+        if rows:
+            self.run.append("rollouts", rows)
+
+
+@dataclass(frozen=True)
+class _MeasureOnly:
+    """What :func:`motivlab.rl.trainer.measured_envs` reads of a TrainConfig."""
+
+    measure: Any
 
 
 @dataclass
@@ -297,8 +390,14 @@ def trl_kit(
     conversational: bool = False,
     config: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    measure: Any = None,
+    organism_dir: str | Path | None = None,
 ) -> TrlKit:
-    """Dataset + reward function + metrics callback for one world, wired to one recorder."""
+    """Dataset + reward function + metrics callback for one world, wired to one recorder.
+
+    ``measure`` (a :class:`motivlab.rl.config.MeasureSection`, default: our trainer's defaults) sets the exact
+    measurement; ``organism_dir`` is the model's directory, whose ``organism.json`` is copied into
+    every TRL checkpoint."""
     recorder = RolloutRecorder()
     world_cfg = getattr(world, "config", None)
     cfg = {"world": {"name": world.name, **(world_cfg.model_dump() if hasattr(world_cfg, "model_dump") else {})}}
@@ -307,6 +406,7 @@ def trl_kit(
     return TrlKit(
         dataset=world_dataset(world, split, repeats=repeats, conversational=conversational),
         reward_funcs=[make_reward_function(world, monitor=monitor, recorder=recorder)],
-        callbacks=[MotivlabMetricsCallback(run_dir, recorder, config=cfg, seed=seed)],
+        callbacks=[MotivlabMetricsCallback(run_dir, recorder, config=cfg, seed=seed, world=world, measure=measure,
+                                           organism_dir=organism_dir)],
         recorder=recorder,
     )

@@ -103,7 +103,7 @@ def summarise(metrics: pd.DataFrame, steps: pd.DataFrame) -> dict[str, Any]:
     if len(sampled):
         k = max(1, min(5, len(sampled) // 4))  # pool a few steps: single-step estimates are noisy
         out["sampled_train"] = {"steps_pooled": k, **_pooled(sampled.head(k), "start"), **_pooled(sampled.tail(k), "end")}
-    if len(steps):
+    if len(steps) and {"sample_seconds", "update_seconds", "measure_seconds", "tokens"} <= set(steps.columns):
         out["timing"] = {
             "sample_seconds": float(steps.sample_seconds.sum()), "update_seconds": float(steps.update_seconds.sum()),
             "measure_seconds": float(steps.measure_seconds.sum()),
@@ -125,7 +125,10 @@ def _pooled(rows: pd.DataFrame, when: str) -> dict[str, float | None]:
 
 
 def finish_run(run: Any, config: Any, tables: Mapping[str, pd.DataFrame]) -> Path:
-    """Figures, ``summary.json`` and ``report.html`` of a finished run; returns the report path."""
+    """Figures, ``summary.json`` and ``report.html`` of a finished run; returns the report path.
+
+    ``config`` is a ``TrainConfig`` or, for runs trained elsewhere (TRL), the plain mapping saved
+    in ``config.toml``."""
     from motivlab.rl.config import config_to_dict
 
     metrics, steps = tables["metrics"], tables["steps"]
@@ -158,5 +161,5 @@ def finish_run(run: Any, config: Any, tables: Mapping[str, pd.DataFrame]) -> Pat
 
     from motivlab.io import _drop_none
 
-    report.code(tomli_w.dumps(_drop_none(config_to_dict(config))))
+    report.code(tomli_w.dumps(_drop_none(dict(config) if isinstance(config, Mapping) else config_to_dict(config))))
     return report.write(run.path / "report.html")
