@@ -49,12 +49,12 @@ def test_direction_separates_the_labelled_rollouts():
     from motivlab.rl.interventions.steer import find_directions
 
     model, tok, world = tiny_setup(seed=0)
-    spec = SteerIntervention(layers=[0, 1], beta=1.0, direction_envs=32, direction_samples=8)
-    dirs, auc = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
+    spec = SteerIntervention(layers=[0, 1], beta=1.0, direction_envs=32, direction_samples=8, read_at="completion")
+    dirs, auc, _ = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
                                 max_new_tokens=6, stop=world.stop, chat_template=False)
     assert set(dirs) == {0, 1} and all(abs(float(v.norm()) - 1) < 1e-5 for v in dirs.values())
     assert auc > 0.5  # held out: rollouts of envs the direction was not fit on
-    again, _ = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
+    again, _, _ = find_directions(model, tok, world, np.asarray(world.env_ids("train")), spec, seed=0,
                                max_new_tokens=6, stop=world.stop, chat_template=False)
     assert all(torch.equal(dirs[k], again[k]) for k in dirs)  # deterministic given the seed
 

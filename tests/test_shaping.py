@@ -126,7 +126,7 @@ def test_run_logs_the_shaping_quantities_and_every_new_intervention(shaping_orga
     res = _run(tmp_path, path, [
         {"kind": "prompt_prefix", "text": "!"}, {"kind": "monitor_penalty", "penalty": 1.0},
         {"kind": "report", "reward": 0.9}, {"kind": "persona_replay", "documents": 4},
-        {"kind": "steer", "layers": [1], "cap": 0.0, "direction_envs": 24, "direction_samples": 16},
+        {"kind": "steer", "layers": [1], "cap_quantile": 0.9, "direction_envs": 24, "direction_samples": 16},
     ])
     m, s, r = res.metrics, res.steps, res.rollouts
     for col in ("trait_exact", "stated_exact", "report_exact", "s_l_note_exact", "p_exact_prefixed", "trait_exact_prefixed"):
@@ -138,6 +138,7 @@ def test_run_logs_the_shaping_quantities_and_every_new_intervention(shaping_orga
     assert np.isfinite(s["persona_replay/loss"]).all() and np.allclose(s["persona_replay/share"], 4 / (4 + 16))
     assert s["monitor_penalty/obfuscation"].between(0, 1).all()
     assert s["steer/decision_clip_rate"].between(0, 1).all() and "steer/heldout_auc" in s
+    assert s["steer/cap"].nunique() == 1 and 0 < s["steer/clip_rate"].iloc[0] < 0.5  # ~10 % at the 0.9 quantile
 
 
 def test_new_interventions_are_validated_before_the_run_directory(shaping_organism, tmp_path):

@@ -156,43 +156,6 @@ def concepts_command(
     typer.echo(f"report: {out / 'report.html'}")
 
 
-# ---------------------------------------------------------------------------------------------
-# stated vs revealed on one chat model (owner: chat helper; modules stated_vs_revealed*.py)
-
-
-@app.command("stated-vs-revealed")
-@user_errors
-def stated_vs_revealed_command(
-    model: list[str] = typer.Option(..., "--model", help="NAME=SPEC, repeatable: 'smollm2', a model/checkpoint "
-                                    "directory (LoRA checkpoints use their merged model), a .gguf, or an RL run "
-                                    "directory (its last checkpoint)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (reused: finished checkpoints are kept)."),
-    limit: int = typer.Option(4, min=1, help="Evaluation sub-tasks for the pre-task and breakdown reports."),
-    samples: int = typer.Option(2, min=1, help="Samples per report and per self-description question."),
-    envs: int = typer.Option(8, min=1, help="NL-world envs per split (train, held-out, trap)."),
-    group: int = typer.Option(4, min=1, help="Completions per env."),
-    exact_envs: int = typer.Option(4, min=0, help="Envs per split for the exact (teacher-forced) p."),
-    max_new_tokens: int = typer.Option(12, min=1, help="Completion cap in the world."),
-    device: str = typer.Option("cpu", help="'cpu', 'cuda', 'cuda:N' or 'auto'."),
-    world_set: list[str] = typer.Option([], "--world-set", help="NLWorldConfig field=value (repeatable)."),
-    seed: int = typer.Option(0, min=0, help="Seeds every sample."),
-) -> None:
-    """Stated (self-reports, self-descriptions) vs revealed (p in the natural-language world) motivation
-    per checkpoint, with intervals: table, figure, report.html."""
-    from motivlab.experiments.stated_vs_revealed import SvRConfig, run_stated_vs_revealed
-    from motivlab.worlds.nl_config import NLWorldConfig
-
-    world = NLWorldConfig(**_sets(world_set))
-    cfg = SvRConfig(models=model, out=out, limit=limit, samples=samples, envs=envs, group=group,
-                    exact_envs=exact_envs, max_new_tokens=max_new_tokens, device=device, seed=seed, world=world)
-    table = run_stated_vs_revealed(cfg)
-    shown = table[table.measure.isin(["p", "p_exact", "stated_p", "self/uses_grader_notes", "pre/score"])]
-    for row in shown.itertuples():
-        typer.echo(f"{row.checkpoint:>12} {row.kind:>8} {row.measure:<24} {row.split:<8} {row.value:.3f} "
-                   f"[{row.lo:.3f}, {row.hi:.3f}] n={row.n}")
-    typer.echo(f"report: {out / 'report.html'}")
-
-
 @app.command("transfer")
 @user_errors
 def transfer_command(

@@ -55,7 +55,7 @@ def _steer(spec: Any, name: str, ctx: BuildContext) -> TrainerHook:
     n = len(decoder_layers(ctx.model))
     if max(spec.layers) >= n:
         raise MotivlabInputError(f"interventions: steer.layers {spec.layers} out of range: the model has {n} layers (0..{n - 1})")
-    directions, auc = find_directions(ctx.model, ctx.tokenizer, ctx.world, ctx.train_envs, spec, seed=ctx.seed,
+    directions, auc, spec = find_directions(ctx.model, ctx.tokenizer, ctx.world, ctx.train_envs, spec, seed=ctx.seed,
                                       max_new_tokens=ctx.max_new_tokens, stop=ctx.world.stop,
                                       chat_template=ctx.chat_template)
     return SteerHook(spec, directions, auc, name)

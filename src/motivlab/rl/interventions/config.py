@@ -126,6 +126,12 @@ class SteerIntervention(_Strict):
         None, ge=-1000, le=1000, description="Activation capping: the projection h·v is clamped to at most cap "
         "(only the excess along v is removed). None: no capping. Applied after the beta shift."
     )
+    cap_quantile: float | None = Field(
+        None, gt=0, lt=1, description="Capping with the threshold read off the starting policy: cap = this quantile "
+        "of the first layer's projections h·v over every token position of the direction rollouts (e.g. 0.9: "
+        "about 10 % of positions are clipped at the start, so a clip rate that climbs means RL pushes along v). "
+        "Exclusive with cap; the value used is logged as cap."
+    )
     during_update: bool = Field(
         True, description="Also edit the update's forward passes, so the policy differentiated is the one that "
         "sampled (False: sampling only; the GRPO ratio then compares an unsteered policy with steered samples)."
@@ -152,8 +158,10 @@ class SteerIntervention(_Strict):
 
     @model_validator(mode="after")
     def _does_something(self) -> SteerIntervention:
-        if self.beta == 0 and self.cap is None:
-            raise ValueError("steer needs beta != 0 (steering) or cap (capping), or both")
+        if self.cap is not None and self.cap_quantile is not None:
+            raise ValueError("steer: give cap or cap_quantile, not both")
+        if self.beta == 0 and self.cap is None and self.cap_quantile is None:
+            raise ValueError("steer needs beta != 0 (steering) or cap / cap_quantile (capping), or both")
         return self
 
 

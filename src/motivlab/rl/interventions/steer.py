@@ -95,10 +95,11 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, spec: Any, *, seed: int,
-                    max_new_tokens: int, stop: str | None, chat_template: bool) -> tuple[dict[int, torch.Tensor], float]:
-    """Unit difference-of-means directions per layer (H,), fit on the rollouts of every other env, and
-    the held-out AUC of the first layer's projection on the remaining envs' rollouts (NaN when those
-    lack a class)."""
+                    max_new_tokens: int, stop: str | None,
+                    chat_template: bool) -> tuple[dict[int, torch.Tensor], float, Any]:
+    """Unit difference-of-means directions per layer (H,), fit on the rollouts of every other env, the
+    held-out AUC of the first layer's projection on the remaining envs' rollouts (NaN when those lack
+    a class), and the spec with ``cap`` resolved from ``cap_quantile`` (unchanged without it)."""
     from motivlab.models.generation import sample
 
     model.eval()
@@ -129,7 +130,26 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
         directions[layer] = v
         if k == 0 and rs[test].any() and lo[test].any():
             auc = _auc((a[torch.from_numpy(test)] @ v).numpy(), rs[test])
-    return directions, auc
+    if getattr(spec, "cap_quantile", None) is not None:
+        proj = position_projections(model, samples, spec.layers[0], directions[spec.layers[0]])
+        spec = spec.model_copy(update={"cap": float(np.quantile(proj, spec.cap_quantile))})
+    return directions, auc, spec
+
+
+@torch.no_grad()
+def position_projections(model: Any, samples: Any, layer: int, v: torch.Tensor) -> np.ndarray:
+    """Projections h·v of ``layer``'s output at every real (non-padding) token of the rollouts, (n,)."""
+    store: dict[int, torch.Tensor] = {}
+    handle = decoder_layers(model)[layer].register_forward_hook(
+        lambda mod, inp, out: store.__setitem__(0, (out[0] if isinstance(out, tuple) else out).detach()))
+    try:
+        device = next(model.parameters()).device
+        ids = torch.cat([samples.prompt_ids, samples.completion_ids], 1).to(device)
+        mask = torch.cat([samples.prompt_mask, samples.completion_mask], 1).to(device)
+        model(input_ids=ids, attention_mask=mask.long(), position_ids=(mask.long().cumsum(1) - 1).clamp(min=0))
+    finally:
+        handle.remove()
+    return (store[0] @ v.to(store[0].device))[mask.bool()].cpu().numpy()
 
 
 class SteerHook(TrainerHook):
@@ -191,6 +211,7 @@ class SteerHook(TrainerHook):
         if np.isfinite(self.auc):
             out["heldout_auc"] = self.auc
         if self.spec.cap is not None:
+            out["cap"] = float(self.spec.cap)
             out["clip_rate"] = self._clipped / max(self._positions, 1)
             out["mean_excess"] = self._excess / self._clipped if self._clipped else 0.0
             # the same at the decision position only (the prompt's last one, where the route is chosen)
