@@ -9,7 +9,11 @@ The loop, top to bottom:
    analysis compares the two tasks by — see :func:`choice_anchor_items`);
 2. stage 0 (pre, breakdown, execution, choice), then stage 1 (post, post_similar, judge), which
    continue from stored execution replies; in each stage the calls not yet in the log go to the
-   backend in batches and every finished call is appended to ``calls.jsonl`` at once;
+   backend and every finished call is appended to ``calls.jsonl`` the moment the backend returns
+   it (an endpoint: each request; a local model: each batch). Each call's seed derives from its
+   key, and a backend that batches (``replays_batches``) is given the stage's stored calls too, so
+   it forms the batches of an uninterrupted run: a resumed run's replies equal the uninterrupted
+   run's exactly;
 3. always — finished, interrupted or failed — rebuild ``results.parquet``/CSV from the whole
    log, compute parse rates per model and measure, and update ``run.json``.
 
@@ -172,29 +176,39 @@ def prefill_roles(cfg: EvalRunConfig, backends: dict[str, ChatBackend]) -> froze
     return frozenset(able) if cfg.prefill is not False else frozenset()
 
 
-def _pending(items: list[Item], steps: list[str], ctx: Context, store: CallStore,
-             extra: Sequence[tuple[Item, str]] = ()) -> list[Call]:
-    """Calls not yet stored: every step of ``steps`` for ``items`` plus the (item, step) ``extra``."""
+def _stage_calls(items: list[Item], steps: list[str], ctx: Context,
+                 extra: Sequence[tuple[Item, str]] = ()) -> list[Call]:
+    """Every call of a stage, stored or not, in the order an uninterrupted run sends them: every
+    step of ``steps`` for ``items`` plus the (item, step) ``extra`` (anchors may repeat items)."""
     built = [STEPS[s].build(it, ctx) for s in steps for it in items]
     built += [STEPS[s].build(it, ctx) for it, s in extra if STEPS[s].stage == STEPS[steps[0]].stage]
-    calls = {c.key: c for c in built if c is not None and not store.done(c.key)}  # anchors may repeat items
-    return list(calls.values())
+    return list({c.key: c for c in built if c is not None}.values())
 
 
 def _run_calls(calls: list[Call], backends: dict[str, ChatBackend], ctx: Context, store: CallStore, progress: Any,
                bar: Any) -> int:
-    """Send ``calls`` grouped by (role, step) so each batch shares its settings; persist each reply."""
+    """Send the unstored ``calls`` grouped by (role, step) so each batch shares its settings; persist
+    each reply as it comes. A batching backend (``replays_batches``) also gets the stored calls of
+    the group, flagged ``skip``, so its batches are those of an uninterrupted run."""
     groups: dict[tuple[str, str], list[Call]] = defaultdict(list)
     for c in calls:
         groups[(c.role, c.step)].append(c)
     failed = 0
     for (role, step), group in groups.items():
+        todo = [not store.done(c.key) for c in group]
+        if not any(todo):
+            continue
+        backend, kwargs = backends[role], {}
+        if getattr(backend, "replays_batches", False):
+            send, kwargs["skip"] = group, [not t for t in todo]
+        else:
+            send = [c for c, t in zip(group, todo, strict=True) if t]
         progress.update(bar, description=f"{step:<13}")
-        shapes = {"structures": [c.structure for c in group]} if any(c.structure for c in group) else {}
-        stream = backends[role].generate([c.messages for c in group], group[0].params, seeds=[c.seed() for c in group],
-                                         **shapes)
+        if any(c.structure for c in send):
+            kwargs["structures"] = [c.structure for c in send]
+        stream = backend.generate([c.messages for c in send], send[0].params, seeds=[c.seed() for c in send], **kwargs)
         for i, completion in stream:
-            store.add(record_for(group[i], ctx, completion))
+            store.add(record_for(send[i], ctx, completion))
             failed += completion.error is not None
             progress.advance(bar)
     return failed
@@ -255,8 +269,8 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         with Progress(*columns, console=console, transient=False) as progress:
             for stage in sorted({STEPS[s].stage for s in steps}):  # anchors only exist with choice (stage 0)
                 stage_steps = [s for s in steps if STEPS[s].stage == stage]
-                calls = _pending(items, stage_steps, ctx, store, anchors)
-                bar = progress.add_task(f"stage {stage}", total=len(calls))
+                calls = _stage_calls(items, stage_steps, ctx, anchors)
+                bar = progress.add_task(f"stage {stage}", total=sum(not store.done(c.key) for c in calls))
                 failed += _run_calls(calls, backends, ctx, store, progress, bar)
         status = "complete" if failed == 0 else "complete_with_failed_calls"
     except BaseException as exc:

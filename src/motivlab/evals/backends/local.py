@@ -5,10 +5,15 @@ B conversations decoded together cost far less than B one at a time
 (``benchmarks/eval_batched_generation.py`` measures the ratio). Conversations are sorted by
 prompt length before chunking so a batch wastes little compute on padding.
 
-Reproducibility: before each batch the global torch RNG is seeded from the per-call seeds of
-the batch's members, so the same calls in the same batch give the same text, whatever ran
-before (a resumed run re-forms batches from what is left, so it may sample differently from an
-uninterrupted one; every completed call is stored, so nothing already done changes).
+Reproducibility: each batch's generator is seeded from the per-call seeds of its members (each
+derived from the call's key), so the same calls in the same batch give the same text, whatever
+ran before. A batch's numbers also depend on its members (shared prefix, padding), so a resumed
+run must form the batches an uninterrupted run formed: ``generate(..., skip=...)`` receives every
+call of a group, the stored ones flagged, chunks them exactly as a fresh run would, decodes only
+chunks that still hold an unstored call (whole, so the numbers match) and yields only the unstored
+ones. A resumed run therefore reproduces the uninterrupted run's replies exactly
+(``tests/test_evals_resume_exact.py``), at the cost of recomputing at most one partly stored
+batch per group.
 
 Models without a chat template (tiny test models, base models) get a plain "role: text" format.
 
@@ -46,6 +51,7 @@ class LocalBackend:
     """Generate with a local causal LM. ``spec`` is anything ``load_causal_lm`` accepts."""
 
     supports_prefill = True  # a trailing assistant message is continued (see ``render``)
+    replays_batches = True  # generate(..., skip=) re-forms an uninterrupted run's batches (module docstring)
 
     def __init__(self, spec: str, *, batch_size: int = 8, device: str = "cpu", name: str | None = None,
                  threads: int | None = None, model: Any = None, tokenizer: Any = None) -> None:
@@ -95,21 +101,26 @@ class LocalBackend:
 
     def generate(
         self, conversations: Sequence[Sequence[Message]], params: GenerationParams, *, seeds: Sequence[int] | None = None,
-        structures: Sequence[ReplyStructure | None] | None = None,
+        structures: Sequence[ReplyStructure | None] | None = None, skip: Sequence[bool] | None = None,
     ) -> Iterator[tuple[int, Completion]]:
         """``structures`` (one per conversation, or None): the JSON each reply must take after its
-        prefill (grammar-constrained decoding, ``backends/structure.py``)."""
+        prefill (grammar-constrained decoding, ``backends/structure.py``). ``skip`` (one per
+        conversation): replies already stored — they shape the batches but are not yielded, and a
+        batch made only of them is not decoded."""
         texts = [self.render(c) for c in conversations]
         structures = list(structures) if structures is not None else [None] * len(texts)
         prefills = [split_prefill(c)[1] for c in conversations]
         seeds = list(seeds) if seeds is not None else [params.seed] * len(texts)
+        skip = list(skip) if skip is not None else [False] * len(texts)
         lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])  # (N,) indices, short prompts first
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
+            if all(skip[i] for i in chunk):
+                continue
             results = self._generate_batch([texts[i] for i in chunk], params, [seeds[i] for i in chunk],
                                            [prefills[i] for i in chunk], [structures[i] for i in chunk])
-            yield from zip(chunk, results, strict=True)
+            yield from ((i, r) for i, r in zip(chunk, results, strict=True) if not skip[i])
 
     def _generate_batch(self, texts: list[str], params: GenerationParams, seeds: list[int],
                         prefills: list[str] | None = None,
