@@ -213,7 +213,11 @@ class RunSection(_Strict):
 
     checkpoint_every: int = Field(5, ge=1, description="Save a resumable checkpoint every this many steps (and at the end).")
     keep_checkpoints: int = Field(2, ge=1, description="Most recent checkpoints kept on disk.")
-    tensorboard: bool = Field(False, description="Also log scalars to <out>/tensorboard (needs the 'logging' extra).")
+    tensorboard: bool = Field(False, description="Also log to <out>/tensorboard: per-step scalars, exact and sampled "
+                              "p/sR/sL per split, the config as hparams (needs the 'logging' extra; rl/tracking.py).")
+    tracker: Literal["none", "trackio"] = Field("none", description="Also log the same numbers to a local trackio "
+                                                "project (needs the 'tracking' extra).")
+    tracker_project: str = Field("motivlab", description="trackio project name (the run is named after its directory).")
     progress: bool = Field(True, description="Show a rich progress bar.")
 
 

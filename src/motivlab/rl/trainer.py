@@ -48,6 +48,7 @@ from motivlab.rl.interventions.hooks import TrainerHook, check_rewards, check_we
 from motivlab.rl.progress import TrainProgress
 from motivlab.rl.rundir import RunDir
 from motivlab.rl.setup import check_vocabulary, default_max_new_tokens, load_policy, load_world
+from motivlab.rl.tracking import open_trackers
 from motivlab.rl.update import update_policy
 from motivlab.worlds.base import Route, World, grade_batch
 
@@ -211,7 +212,7 @@ def train(
     measured = measured_envs(world, train_envs, config)
     max_new_tokens = config.sampling.max_new_tokens or default_max_new_tokens(world)
     extra_files = [model_dir / "organism.json"] if model_dir and (model_dir / "organism.json").is_file() else []
-    tensorboard = _tensorboard(run.path) if config.run.tensorboard else None
+    trackers = open_trackers(config_to_dict(config), run.path)  # TensorBoard / trackio, as [run] says
 
     with TrainProgress(config.steps, start_step, enabled=config.run.progress) as progress:
         for step in range(start_step, config.steps):
@@ -285,18 +286,15 @@ def train(
                 run.save_checkpoint(step + 1, model, tokenizer, optimizer, keep=config.run.keep_checkpoints,
                                     extra_files=extra_files)
                 run.compact()
-            if tensorboard is not None:
-                for key, value in step_record.items():
-                    if key != "step" and value is not None and np.isfinite(value):
-                        tensorboard.add_scalar(f"rl/{key}", value, step)
+            trackers.log(step, step_record, metrics)
             progress.advance(step, overall.reward, overall.p)
 
     # ---- the policy after the last update, measured exactly ------------------------------------
     if m.exact_every and measured:
-        run.append("metrics", _exact_metrics(model, tokenizer, world, measured, config.steps,
-                                             empty_metrics(config.steps), exact_plan).to_dict("records"))
-    if tensorboard is not None:
-        tensorboard.close()
+        final = _exact_metrics(model, tokenizer, world, measured, config.steps, empty_metrics(config.steps), exact_plan)
+        run.append("metrics", final.to_dict("records"))
+        trackers.log(config.steps, {}, final)
+    trackers.close()
     tables = run.compact()
     finish_run(run, config, tables)
     return TrainResult(run.path, tables["metrics"], tables["steps"], tables["rollouts"], str(device))
@@ -387,15 +385,3 @@ def _rollout_records(step: int, envs: np.ndarray, samples: Any, rewards: np.ndar
         }
         for i in range(len(samples))
     ]
-
-
-def _tensorboard(path: Path) -> Any:
-    """A SummaryWriter, or None (with a note) when the 'logging' extra is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        import sys
-
-        print("note: TensorBoard logging skipped (pip install 'motivlab[logging]')", file=sys.stderr)
-        return None
-    return SummaryWriter(str(path / "tensorboard"))
