@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import typer
 
 from motivlab._cli import user_errors
@@ -51,6 +50,8 @@ def _parse_floats(name: str, text: str) -> list[float]:
 
 def _with_coords(data: Any, path: Path) -> Any:
     """Attach env coordinates from a table with ``env_id, u0, u1, …``."""
+    import pandas as pd  # here, not at the top: `motivlab --help` must not load pandas
+
     from motivlab.theory.fit.data import Trajectories
 
     table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
@@ -71,8 +72,19 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float, horizon: float | None) -> dict[str, Any]:
-    """JSON-ready summary: global estimates ± stderr, fit quality, ``N*`` on the ``p0`` grid."""
+def fit_warnings(fit: Any) -> list[str]:
+    """What a reader of the fit must not miss: no convergence, unidentified parameters."""
+    out = []
+    if not fit.success_:
+        out.append(f"the fit did NOT converge ({fit.message_}, {fit.n_iterations_} iterations): the estimates and "
+                   "N* are not an optimum; raise max_iter, fix parameters (--fix) or simplify the model")
+    return out
+
+
+def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float,
+               horizon: float | str | None) -> dict[str, Any]:
+    """JSON-ready summary: global estimates ± stderr, fit quality, ``N*`` on the ``p0`` grid
+    (at ``horizon``; ``"observed"`` = the run's own step budget) and at saturation."""
     table = fit.summary()
     shared = table[table["env_id"].isna()]
     estimates = {row.parameter: {"estimate": _finite(row.estimate), "stderr": _finite(row.stderr),
@@ -80,19 +92,36 @@ def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float, hor
                                  "fixed": bool(row.fixed), "identified": bool(row.identified)}
                  for row in shared.itertuples()}
     n_star = fit.predict_critical_diversity(p0, threshold=threshold, n_max=n_max, horizon=horizon)
+    steps = float(fit.data_.times[-1] - fit.data_.times[0]) if horizon == "observed" else horizon
+    saturation = None
+    if horizon is not None and fit.config.advantage_scale == "none":
+        saturation = fit.predict_critical_diversity(p0, threshold=threshold, n_max=n_max, horizon=None)
+    if steps is None:
+        how = "until saturation (the model's stopping rule; not a finite run)"
+    else:
+        how = (f"a fixed horizon of {steps:g} RL steps with normalize={fit.config.normalize!r}"
+               + (" (a fixed batch per step, as the trainer)" if fit.config.normalize == "mean" else
+                  " (gradient summed over envs: NOT a fixed-batch run)"))
     unidentified = [name for name, e in estimates.items() if not e["identified"]]
     return {
         "config": fit.config.model_dump(),
-        "data": {"n_envs": fit.data_.n_envs, "n_trained": int(fit.data_.trained.sum()), "n_times": fit.data_.n_times,
+        "data": {"n_envs": fit.data_.n_envs, "n_trained": int(fit.data_.trained.sum()),
+                 "n_train_run": int(fit.data_.n_train), "n_times": fit.data_.n_times,
                  "t_first": float(fit.data_.times[0]), "t_last": float(fit.data_.times[-1]), "n_observed": fit.n_obs_},
         "estimates": estimates,
         "units": "learnabilities per RL step; couplings in [0, 1]; lengths in coordinate units",
         "fit": {"residual_rms_logit": fit.residual_rms_, "residual_rms_by_quantity": fit.residual_rms_by_quantity_,
+                "residual_rms_exact_logit": fit.residual_rms_exact_, "residual_rms_sampled_logit": fit.residual_rms_sampled_,
+                "residual_rms_weighted": fit.residual_rms_weighted_, "noise_floor_logit": fit.noise_floor_,
                 "discretisation_error_logit": fit.discretisation_error_, "n_free_parameters": fit.n_free_,
                 "iterations": fit.n_iterations_, "converged": fit.success_, "message": fit.message_},
+        "warnings": fit_warnings(fit),
         "critical_diversity": {"p0": p0, "n_star": [None if not np.isfinite(v) else float(v) for v in n_star],
                                "threshold": threshold, "n_max": n_max,
-                               "horizon_steps": horizon, "note": "null = no N ≤ n_max reaches the threshold",
+                               "horizon_steps": steps, "prediction_for": how,
+                               "n_star_at_saturation": None if saturation is None else
+                               [None if not np.isfinite(v) else float(v) for v in saturation],
+                               "note": "null = no N ≤ n_max reaches the threshold",
                                "unidentified_inputs": unidentified},
     }
 
@@ -121,6 +150,8 @@ def plot_fit(observed: Any, fitted: Any, *, max_envs: int = 12) -> Any:
 
 
 def _write_outputs(out: Path, fit: Any, result: dict[str, Any]) -> None:
+    import pandas as pd
+
     from motivlab.io import run_metadata, write_json, write_table
     from motivlab.report import HtmlReport, save_figure
 
@@ -142,10 +173,21 @@ def _write_outputs(out: Path, fit: Any, result: dict[str, Any]) -> None:
                         f"coupling = {fit.config.coupling}")
     report.heading("Estimates").table(params[params["env_id"].isna()], "Global parameters (natural scale; "
                                                                         "learnabilities per RL step)")
-    report.text(f"Residual RMS {fit.residual_rms_:.3g} (logit units); Euler discretisation error "
-                f"{fit.discretisation_error_:.2g}; {fit.n_iterations_} iterations: {fit.message_}.")
+    for warning in result["warnings"]:
+        report.text(f"WARNING: {warning}.")
+    f = result["fit"]
+    by_kind = ", ".join(f"{k} {f[f'residual_rms_{k}_logit']:.3g}" for k in ("exact", "sampled")
+                        if f[f"residual_rms_{k}_logit"] is not None)
+    report.text(f"Residual RMS {fit.residual_rms_:.3g} logit ({by_kind}); weights 1/√(floor² + sampling variance), "
+                f"floor {fit.noise_floor_:.3g} logit, weighted RMS {fit.residual_rms_weighted_:.3g}; Euler "
+                f"discretisation error {fit.discretisation_error_:.2g}; {fit.n_iterations_} iterations: {fit.message_}.")
     report.heading("Observed vs fitted").figure(png, "Points: measurements; lines: the fitted model.")
-    report.heading("Predicted critical diversity").table(cd, "N*(p0) from the homogeneous reduction (inf = beyond n_max)")
+    if result["critical_diversity"]["n_star_at_saturation"] is not None:
+        cd = cd.assign(n_star_at_saturation=[np.inf if v is None else v
+                                             for v in result["critical_diversity"]["n_star_at_saturation"]])
+    report.heading("Predicted critical diversity").table(
+        cd, f"N*(p0) from the homogeneous reduction, for {result['critical_diversity']['prediction_for']} "
+            "(inf = beyond n_max)")
     report.heading("Per-environment parameters").table(params[params["env_id"].notna()], "Initial conditions (and "
                                                                                          "per-env learnabilities)")
     report.write(out / "report.html")
@@ -165,7 +207,12 @@ def fit_command(
     split: list[str] = typer.Option([], "--split", help="Keep only these splits (repeatable; default all)."),
     kappa: float = typer.Option(0.0, help="Cost of reward-seeking κ (fixed)."),
     lam: float = typer.Option(0.0, help="Coupled skills λ (fixed)."),
-    normalize: str = typer.Option("sum", help="Transfer sums (sum) or averages (mean) gradients."),
+    normalize: str | None = typer.Option(None, help="Transfer sums (sum) or averages (mean, a fixed batch) gradients; "
+                                         "default mean for a run directory, sum for a table."),
+    advantage_scale: str = typer.Option("none", "--advantage-scale", help="none (gradient flow) | group (GRPO's "
+                                        "per-group std scaling in mean field)."),
+    group_size: int = typer.Option(8, help="GRPO group size (with --advantage-scale group)."),
+    max_iter: int = typer.Option(300, help="Levenberg–Marquardt iteration limit."),
     clip: float = typer.Option(1e-3, help="Clip values to [clip, 1-clip] before the logit."),
     uncertainty: str = typer.Option("jacobian", help="jacobian | bootstrap."),
     n_bootstrap: int = typer.Option(50, help="Bootstrap refits."),
@@ -174,7 +221,8 @@ def fit_command(
     p0: str = typer.Option("0.1,0.03,0.01,0.003,0.001", "--p0", help="Comma-separated p0 grid for N*."),
     threshold: float = typer.Option(0.5, help="N*: p must exceed this."),
     n_max: float = typer.Option(1e7, help="N*: largest N considered."),
-    horizon: float | None = typer.Option(None, help="N*: training budget in RL steps (default: until saturation)."),
+    horizon: str | None = typer.Option(None, help="N*: training budget in RL steps, 'observed' (the data's span), or "
+                                       "'saturation'; default: observed for a run directory, saturation for a table."),
 ) -> None:
     """Fit learnabilities, transfer and initial conditions to p, sR, sL trajectories; predict N*(p0)."""
     from rich.console import Console
@@ -183,10 +231,14 @@ def fit_command(
     from motivlab.theory.fit.estimator import BehaviouralSelectionFit
 
     console = Console(stderr=True)
+    is_run = path.is_dir() or path.name == "metrics.parquet"
+    normalize = normalize or ("mean" if is_run else "sum")
+    horizon_value: float | str | None = _parse_horizon(horizon, is_run)
     fitter = BehaviouralSelectionFit(coupling, shared_learnabilities=not per_env_learnabilities,
                                      shared_initial=shared_initial, kappa=kappa, lam=lam, normalize=normalize,
                                      clip=clip, fixed=_parse_fix(fix), uncertainty=uncertainty,
-                                     n_bootstrap=n_bootstrap, seed=seed, loss=loss)
+                                     n_bootstrap=n_bootstrap, seed=seed, loss=loss, advantage_scale=advantage_scale,
+                                     group_size=group_size, max_iter=max_iter)
     p0_grid = _parse_floats("--p0", p0)
     data = load_trajectories(path, source=source, splits=split or None)  # type: ignore[arg-type]
     if coords is not None:
@@ -194,16 +246,29 @@ def fit_command(
     start = time.perf_counter()
     with console.status(f"fitting {data.n_envs} envs × {data.n_times} times …"):
         fitter.fit(data)
-        result = fit_result(fitter, p0_grid, threshold=threshold, n_max=n_max, horizon=horizon)
+        result = fit_result(fitter, p0_grid, threshold=threshold, n_max=n_max, horizon=horizon_value)
     result["fit"]["seconds"] = round(time.perf_counter() - start, 3)
     if out is not None:
         _write_outputs(out, fitter, result)
+    for warning in result["warnings"]:
+        console.print(f"[bold red]WARNING: {warning}[/bold red]")
     if json_:
         import json
 
         typer.echo(json.dumps(result, indent=2))
         return
     _print_table(result, out)
+
+
+def _parse_horizon(text: str | None, is_run: bool) -> float | str | None:
+    if text is None:
+        return "observed" if is_run else None
+    if text in ("observed", "saturation"):
+        return None if text == "saturation" else text
+    try:
+        return float(text)
+    except ValueError:
+        raise MotivlabInputError(f"--horizon expects a number of RL steps, 'observed' or 'saturation', got {text!r}") from None
 
 
 def _fmt(value: float | None) -> str:
@@ -223,8 +288,10 @@ def _print_table(result: dict[str, Any], out: Path | None) -> None:
     console = Console()
     console.print(table)
     f = result["fit"]
-    console.print(f"residual RMS {f['residual_rms_logit']:.3g} logit, {f['iterations']} iterations, {f['seconds']} s")
+    console.print(f"residual RMS {f['residual_rms_logit']:.3g} logit (noise floor {f['noise_floor_logit']:.3g}), "
+                  f"{f['iterations']} iterations, converged: {f['converged']}, {f['seconds']} s")
     cd = result["critical_diversity"]
+    console.print(f"N* for {cd['prediction_for']}")
     console.print("N*(p0): " + ", ".join(f"{p:g} → {'>' + format(cd['n_max'], 'g') if n is None else format(n, '.4g')}"
                                          for p, n in zip(cd["p0"], cd["n_star"], strict=True)))
     if cd["unidentified_inputs"]:

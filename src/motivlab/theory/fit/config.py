@@ -34,6 +34,12 @@ class FitConfig(BaseModel):
     """Coupled-skills extension ``sR = σ(x + λ y)`` (fixed input, not fitted)."""
     normalize: Literal["sum", "mean"] = "sum"
     """Transfer sums gradients over trained envs, or averages them (fixed total batch)."""
+    advantage_scale: Literal["none", "group"] = "none"
+    """``"none"``: the theory's gradient flow. ``"group"``: GRPO's per-group std scaling in mean
+    field (each env's gradient × ``(1 − R^G − (1−R)^G)/√(R(1−R))``, ``G = group_size``); fit both
+    to a ``scale_rewards="group"`` run and compare residuals to measure the departure."""
+    group_size: int = Field(8, ge=2)
+    """GRPO group size ``G`` (only with ``advantage_scale="group"``)."""
     clip: float = Field(1e-3, gt=0.0, lt=0.5)
     """Observations and predictions are clipped to ``[clip, 1 - clip]`` before the logit."""
     n_steps: int = Field(200, ge=10, le=100_000)
@@ -56,5 +62,15 @@ class FitConfig(BaseModel):
     n_starts: int = Field(3, ge=1, le=50)
     """Optimiser starts: the grid start plus jittered copies (scouted for 6 iterations, continued
     only if competitive); the lowest cost wins."""
-    max_iter: int = Field(100, ge=1)
-    """Maximum number of Levenberg–Marquardt iterations (one Jacobian each)."""
+    max_iter: int = Field(300, ge=1)
+    """Maximum number of Levenberg–Marquardt iterations (one Jacobian each). 300 since the demo
+    run's fit stopped at 100 (``converged: false``); a fit that hits the limit is reported
+    loudly (``success_`` False, CLI warning on stderr and in the report)."""
+    weighting: Literal["variance", "none"] = "variance"
+    """Residual weights: ``"variance"`` divides each logit residual by ``sqrt(floor² + v)``, ``v``
+    the entry's sampling variance (0 for exact measurements, the binomial variance of the
+    empirical logit for sampled ones; ``Trajectories.variance``); ``"none"`` = equal weights."""
+    noise_floor: float | None = Field(None, ge=0.0)
+    """The ``floor`` (logit units) of the weights: noise every entry has (model error, what an
+    exact measurement does not capture). ``None`` = estimated: after a first fit at floor 0.3,
+    the floor that makes the weighted mean squared residual 1, then refitted from that optimum."""

@@ -29,7 +29,7 @@ import pandas as pd
 
 from motivlab.errors import MotivlabInputError, check_choice
 
-__all__ = ["QUANTITIES", "Trajectories", "load_trajectories", "run_coordinates"]
+__all__ = ["QUANTITIES", "Trajectories", "load_trajectories", "run_training_set", "run_world"]
 
 QUANTITIES = ("p", "s_r", "s_l")  # propensity, reward-seeking skill, local skill
 Source = Literal["auto", "exact", "sampled"]
@@ -43,6 +43,16 @@ class Trajectories:
     Fields: ``times`` (T,) strictly increasing, in RL steps; ``p``, ``s_r``, ``s_l`` (T, N) in
     [0, 1] or NaN; ``env_ids`` (N,) distinct ints; ``coords`` (N, d) env coordinates or None;
     ``trained`` (N,) bool, True for envs that are trained on (default: all).
+
+    The run's training set may be larger than the trained envs in the table (a run measures 32
+    of its 200 training envs exactly): ``n_train`` is the size of the whole training set
+    (default: the trained envs present), ``unobserved_coords`` the coordinates of the trained
+    envs that are *not* in the table (``(n_train - trained.sum(), d)``; needed by
+    ``coupling="lengths"`` when ``n_train`` exceeds the observed ones). The fit's transfer sum
+    runs over all ``n_train`` envs; an unobserved env's gradient is taken to be the mean over
+    the observed trained envs (mean field). ``variance`` (3, T, N), optional: each entry's
+    sampling variance *in logit space* (0 for exact, teacher-forced measurements; the binomial
+    variance of the empirical logit for sampled ones), used to weight the residuals.
     """
 
     times: np.ndarray
@@ -52,6 +62,9 @@ class Trajectories:
     env_ids: np.ndarray | None = None
     coords: np.ndarray | None = None
     trained: np.ndarray | None = None
+    n_train: int | None = None
+    unobserved_coords: np.ndarray | None = None
+    variance: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times, dtype=float)
@@ -86,6 +99,25 @@ class Trajectories:
             coords = coords[:, None] if coords.ndim == 1 else coords
             if coords.ndim != 2 or coords.shape[0] != n or not np.all(np.isfinite(coords)):
                 raise MotivlabInputError(f"coords must be a finite (N={n}, d) array, got shape {coords.shape}")
+        n_obs_trained = int(trained.sum())
+        n_train = n_obs_trained if self.n_train is None else int(self.n_train)
+        if n_train < n_obs_trained:
+            raise MotivlabInputError(f"n_train ({n_train}) is smaller than the {n_obs_trained} trained envs in the table")
+        unobs = self.unobserved_coords
+        if unobs is not None:
+            unobs = np.asarray(unobs, dtype=float).reshape(-1, coords.shape[1] if coords is not None else 1)
+            if unobs.shape[0] != n_train - n_obs_trained or not np.all(np.isfinite(unobs)):
+                raise MotivlabInputError(f"unobserved_coords must hold the {n_train - n_obs_trained} trained envs "
+                                         f"missing from the table, got shape {unobs.shape}")
+        variance = self.variance
+        if variance is not None:
+            variance = np.asarray(variance, dtype=float)
+            if variance.shape != (3, times.size, n) or np.any(variance[np.isfinite(variance)] < 0):
+                raise MotivlabInputError(f"variance must be a non-negative (3, {times.size}, {n}) array, "
+                                         f"got shape {variance.shape}")
+        object.__setattr__(self, "n_train", n_train)
+        object.__setattr__(self, "unobserved_coords", unobs)
+        object.__setattr__(self, "variance", variance)
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "env_ids", env_ids)
         object.__setattr__(self, "trained", trained)
@@ -103,6 +135,18 @@ class Trajectories:
         """``(3, T, N)``: p, s_r, s_l in that order."""
         return np.stack([self.p, self.s_r, self.s_l])
 
+    @property
+    def n_unobserved_train(self) -> int:
+        """Trained envs of the run that are not in the table (their gradient enters by mean field)."""
+        return int(self.n_train - self.trained.sum())
+
+    def replace(self, **changes: object) -> Trajectories:
+        """A copy with some fields changed (validated again)."""
+        fields = {k: getattr(self, k) for k in ("times", "p", "s_r", "s_l", "env_ids", "coords", "trained",
+                                                "n_train", "unobserved_coords", "variance")}
+        fields.update(changes)
+        return Trajectories(**fields)
+
     def n_observed(self) -> int:
         return int(np.isfinite(self.stacked()).sum())
 
@@ -112,6 +156,9 @@ class Trajectories:
         df = pd.DataFrame({"t": self.times[t_idx.ravel()], "env_id": self.env_ids[e_idx.ravel()]})
         for name in QUANTITIES:
             df[name] = getattr(self, name).ravel()
+        if self.variance is not None:
+            for k, name in enumerate(QUANTITIES):
+                df[f"var_{name}"] = self.variance[k].ravel()
         df["trained"] = self.trained[e_idx.ravel()]
         if self.coords is not None:
             for k in range(self.coords.shape[1]):
@@ -138,12 +185,18 @@ class Trajectories:
         if coord_cols and (df.groupby("env_id")[coord_cols].nunique() > 1).any().any():
             raise MotivlabInputError(f"coordinate columns {coord_cols} must be constant within each env_id")
         trained = per_env["trained"].to_numpy(bool) if "trained" in df.columns else None
+        variance = None
+        if all(f"var_{q}" in df.columns for q in QUANTITIES):
+            variance = np.stack([df.pivot(index=time_col, columns="env_id", values=f"var_{q}")
+                                 .reindex(index=times, columns=env_ids).to_numpy(float) for q in QUANTITIES])
         return cls(times, *(wide[q].to_numpy(float) for q in QUANTITIES),
-                   env_ids=env_ids, coords=coords, trained=trained)
+                   env_ids=env_ids, coords=coords, trained=trained, variance=variance)
 
 
-def _smoothed_sampled(df: pd.DataFrame) -> dict[str, pd.Series]:
-    """Sampled proportions with the Haldane–Anscombe correction ``(k + ½) / (n + 1)``.
+def _smoothed_sampled(df: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """Sampled proportions with the Haldane–Anscombe correction ``(k + ½) / (n + 1)``, and the
+    variance of their logit, ``1/(k + ½) + 1/(n − k + ½)`` (Gart's estimate; the delta method
+    ``1/(n p (1 − p))`` with the same correction).
 
     Why: with 8 rollouts a measured ``p = 0`` would otherwise sit at the clip (logit -6.9) and
     dominate a least-squares fit in logit space. Counts: ``n_reward_seeking + n_local`` for
@@ -153,14 +206,17 @@ def _smoothed_sampled(df: pd.DataFrame) -> dict[str, pd.Series]:
     nan = pd.Series(np.nan, index=df.index)
     raw = {q: (df[q].astype(float) if q in df.columns else nan) for q in QUANTITIES}
     if "n_rollouts" not in df.columns and "n_local" not in df.columns:
-        return raw
+        return raw, {q: nan for q in QUANTITIES}
     if {"n_reward_seeking", "n_local"} <= set(df.columns):  # exact counts (unclassified rollouts excluded)
         n_r, n_l = df["n_reward_seeking"].astype(float), df["n_local"].astype(float)
     else:
         n = df["n_rollouts"].astype(float)
         n_r, n_l = n * raw["p"], n * (1.0 - raw["p"])
     counts = {"p": n_r + n_l, "s_r": n_r, "s_l": n_l}
-    return {q: (raw[q] * counts[q] + 0.5) / (counts[q] + 1.0) for q in QUANTITIES}
+    hits = {q: raw[q] * counts[q] for q in QUANTITIES}
+    smoothed = {q: (hits[q] + 0.5) / (counts[q] + 1.0) for q in QUANTITIES}
+    var = {q: 1.0 / (hits[q] + 0.5) + 1.0 / (counts[q] - hits[q] + 0.5) for q in QUANTITIES}
+    return smoothed, {q: var[q].where(smoothed[q].notna()) for q in QUANTITIES}
 
 
 def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
@@ -173,12 +229,16 @@ def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
     if df.empty:
         raise MotivlabInputError("metrics table has no per-environment rows (env_id >= 0)")
     out = pd.DataFrame({"t": df["step"].astype(float), "env_id": df["env_id"].astype(int)})
-    smoothed = _smoothed_sampled(df)
+    smoothed, sampled_var = _smoothed_sampled(df)
     for q in QUANTITIES:
         exact = df[f"{q}_exact"] if f"{q}_exact" in df.columns else pd.Series(np.nan, index=df.index)
         sampled = smoothed[q]
         pick = {"auto": exact.fillna(sampled), "exact": exact, "sampled": sampled}[source]
         out[q] = pick.astype(float)
+        # exact (teacher-forced) values carry no sampling noise: variance 0
+        exact_var = exact.notna().astype(float).where(exact.notna()) * 0.0
+        var = {"auto": exact_var.fillna(sampled_var[q]), "exact": exact_var, "sampled": sampled_var[q]}[source]
+        out[f"var_{q}"] = var.astype(float)
     if out[list(QUANTITIES)].notna().sum().sum() == 0:
         raise MotivlabInputError(f"metrics table has no {source} measurements of p, s_r or s_l")
     if "split" in df.columns and (df["split"] == "train").any():
@@ -188,27 +248,46 @@ def _metrics_to_tidy(df: pd.DataFrame, source: Source) -> pd.DataFrame:
     return out[keep]
 
 
-def run_coordinates(run_dir: str | Path, env_ids: np.ndarray) -> np.ndarray | None:
-    """Env coordinates ``u_e`` (N, d) of a run on the hint world, rebuilt from its ``config.toml``.
-
-    ``None`` when the run has no config or another world (coordinates are not recorded then).
-    """
-    config_path = Path(run_dir) / "config.toml"
+def run_world(run_dir: str | Path) -> object | None:
+    """The world a run directory trained on: the organism's own world (``organism.json`` copied
+    into the run's checkpoints) when ``world.source = "auto"``, else the configured hint world;
+    ``None`` without a ``config.toml`` or with another world."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.toml"
     if not config_path.exists():
         return None
     from motivlab.io import read_toml
-
-    world_cfg = read_toml(config_path).get("world", {})
-    if world_cfg.get("source") != "hint" or "hint" not in world_cfg:
-        return None
     from motivlab.worlds import HintWorld, HintWorldConfig
 
-    coords = HintWorld(HintWorldConfig(**world_cfg["hint"])).coordinates
-    env_ids = np.asarray(env_ids, dtype=int)
-    if env_ids.min() < 0 or env_ids.max() >= len(coords):
-        raise MotivlabInputError(f"{config_path}: env ids {env_ids.min()}…{env_ids.max()} outside the world's "
-                                 f"{len(coords)} envs; the config does not describe this run's world")
-    return np.asarray(coords, dtype=float)[env_ids]
+    world_cfg = read_toml(config_path).get("world", {})
+    if world_cfg.get("source", "auto") == "auto":
+        organism = sorted(run_dir.glob("checkpoints/*/organism.json"))
+        if organism:
+            from motivlab.models.organism import load_organism_world
+
+            return load_organism_world(organism[-1].parent)
+    if world_cfg.get("source") == "hint" and "hint" in world_cfg:
+        return HintWorld(HintWorldConfig(**world_cfg["hint"]))
+    return None
+
+
+def run_training_set(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``(train_env_ids, coordinates of every env of the world)`` of a run directory, rebuilt from
+    its ``config.toml`` exactly as the trainer drew it (``world.n_train_envs`` envs of the train
+    split, by seed); ``None`` when the world cannot be rebuilt.
+
+    Why: the fit's transfer sum must run over the run's training set, not over the trained envs
+    that happen to be measured in the table (32 of 200 in a default run)."""
+    world = run_world(run_dir)
+    if world is None:
+        return None
+    from motivlab.io import read_toml
+    from motivlab.rl.trainer import training_envs
+
+    cfg = read_toml(Path(run_dir) / "config.toml")
+    ids = training_envs(world, cfg.get("world", {}).get("n_train_envs"), int(cfg.get("seed", 0)))
+    coords = getattr(world, "coordinates", None)
+    return np.asarray(ids, dtype=int), None if coords is None else np.asarray(coords, dtype=float)
 
 
 def load_trajectories(
@@ -249,8 +328,17 @@ def load_trajectories(
     if "step" in df.columns and "t" not in df.columns:
         df = _metrics_to_tidy(df, source)
     data = Trajectories.from_frame(df)
-    coords = run_coordinates(run_dir, data.env_ids) if coordinates and run_dir is not None else None
-    if coords is not None and data.coords is None:
-        data = Trajectories(data.times, data.p, data.s_r, data.s_l, env_ids=data.env_ids, coords=coords,
-                            trained=data.trained)
+    training = run_training_set(run_dir) if run_dir is not None else None
+    if training is not None:
+        train_ids, all_coords = training
+        trained = np.isin(data.env_ids, train_ids)
+        if not trained.any():
+            raise MotivlabInputError(f"{run_dir}: none of the table's envs is in the run's training set")
+        if all_coords is not None and int(data.env_ids.max()) >= len(all_coords):
+            raise MotivlabInputError(f"{run_dir}: env ids up to {int(data.env_ids.max())} outside the world's "
+                                     f"{len(all_coords)} envs; the config does not describe this run's world")
+        coords = all_coords[data.env_ids] if (coordinates and all_coords is not None) else data.coords
+        missing = np.setdiff1d(train_ids, data.env_ids)
+        unobs = all_coords[missing] if (coords is not None and all_coords is not None) else None
+        data = data.replace(coords=coords, trained=trained, n_train=len(train_ids), unobserved_coords=unobs)
     return data

@@ -89,22 +89,36 @@ class BehaviouralSelectionFit:
             raise MotivlabInputError(
                 f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
                 "parameters; add time points or envs, or use shared_initial=True / fixed=…")
+        problem.set_noise_floor(cfg.noise_floor if cfg.noise_floor is not None else 0.3)
         res = self._multistart(problem)
+        n_iter = res.njev
+        if cfg.weighting == "variance" and cfg.noise_floor is None and (problem.obs_var > 0).any():
+            floor = _noise_floor(res.fun / problem.weights, problem.obs_var)
+            if abs(floor - problem.noise_floor) > 0.1 * problem.noise_floor:
+                problem.set_noise_floor(floor)
+                res = self._solve(problem, problem.obs, res.x)
+                n_iter += res.njev
         self.data_, self.layout_, self._problem = data, layout, problem
         self.success_, self.message_ = bool(res.success), str(res.message)
-        self.n_iterations_ = res.njev
+        self.n_iterations_ = n_iter
         self.n_obs_, self.n_free_ = len(problem.obs), layout.n_free
-        r = res.fun
+        self.noise_floor_ = problem.noise_floor
+        self.residual_rms_weighted_ = float(np.sqrt(np.mean(res.fun**2)))
+        r = res.fun / problem.weights  # logit units
         self.residual_rms_ = float(np.sqrt(np.mean(r**2)))
+        self.residual_rms_exact_ = float(np.sqrt(np.mean(r[problem.obs_exact] ** 2))) if problem.obs_exact.any() else None
+        self.residual_rms_sampled_ = (float(np.sqrt(np.mean(r[~problem.obs_exact] ** 2)))
+                                      if (~problem.obs_exact).any() else None)
         which = np.concatenate([np.nonzero(problem.mask[:, t])[0] for t in range(data.n_times)])
         self.residual_rms_by_quantity_ = {q: float(np.sqrt(np.mean(r[which == k] ** 2))) if (which == k).any()
                                           else 0.0 for k, q in enumerate(QUANTITIES)}
         fine = euler_grid(data.times, 4 * cfg.n_steps)
         self.discretisation_error_ = float(np.max(np.abs(problem.predicted_logits(res.x[None], fine)[0] - r - problem.obs)))
-        s2 = float(r @ r) / max(1, len(r) - layout.n_free)
+        rw = res.fun
+        s2 = float(rw @ rw) / max(1, len(rw) - layout.n_free)
         cov, identified = jacobian_covariance(res.jac, s2)
         if cfg.uncertainty == "bootstrap":
-            cov = self._bootstrap(problem, res.x, r)
+            cov = self._bootstrap(problem, res.x, rw)
         self._set_estimates(layout, res.x, cov, identified)
         return self
 
@@ -120,7 +134,7 @@ class BehaviouralSelectionFit:
             layout.default[idx] = np.where(np.isfinite(first[k]), first[k], pooled)
             for i in idx[~np.isfinite(first[k])]:
                 layout.fix_index(int(i), pooled)
-        n_tr = int(data.trained.sum())
+        n_tr = int(data.n_train)
         span = float(data.times[-1] - data.times[0])
         for k in LATENTS:
             for prefix, value in (("c", 0.3), ("ell", np.log(np.sqrt(np.median(offdiag_sq_dist(data)) + 1e-12)))):
@@ -238,10 +252,11 @@ class BehaviouralSelectionFit:
 
         rng = np.random.default_rng(self.config.seed)
         mean = problem.predicted_logits(theta[None])[0]
-        sigma = float(np.sqrt(resid @ resid / max(1, len(resid) - len(theta))))
+        # weighted residuals are ~ N(0, s²) under the noise model: each entry's sd is s / weight
+        sigma = float(np.sqrt(resid @ resid / max(1, len(resid) - len(theta)))) / problem.weights
         draws = []
         for _ in track(range(self.config.n_bootstrap), description="bootstrap refits", transient=True):
-            obs = np.clip(mean + rng.normal(0.0, sigma, mean.shape), -problem.bound, problem.bound)
+            obs = np.clip(mean + rng.normal(0.0, 1.0, mean.shape) * sigma, -problem.bound, problem.bound)
             draws.append(self._solve(problem, obs, theta, max_iter=max(10, self.config.max_iter // 2)).x)
         return np.atleast_2d(np.cov(np.array(draws).T))
 
@@ -296,7 +311,9 @@ class BehaviouralSelectionFit:
         alpha, cpar, lat0 = self.layout_.unpack(self.theta_[self.layout_.free][None])
         states = np.array([s[0] for s in integrate(lat0, alpha, prob.coupling_op(cpar), grid, trained=data.trained,
                                                    kappa=self.config.kappa, lam=self.config.lam,
-                                                   normalize=self.config.normalize)])
+                                                   normalize=self.config.normalize, n_train=data.n_train,
+                                                   advantage_scale=self.config.advantage_scale,
+                                                   group_size=self.config.group_size)])
         states = states[np.searchsorted(grid_t, times)]  # (T, 3, N)
         return Trajectories(times, expit(states[:, 0]), expit(states[:, 1] + self.config.lam * states[:, 2]),
                             expit(states[:, 2]), env_ids=data.env_ids, coords=data.coords, trained=data.trained)
@@ -308,19 +325,27 @@ class BehaviouralSelectionFit:
             return np.array([self.params_[f"c_{k}"] for k in LATENTS])
         if self.config.coupling == "none":
             return np.zeros(3)
-        d2 = offdiag_sq_dist(self.data_)
+        d2 = offdiag_sq_dist(self.data_, trained_only=True)
         return np.array([np.mean(np.exp(-d2 / (2 * self.params_[f"ell_{k}"] ** 2))) for k in LATENTS])
 
     def predict_critical_diversity(self, p0: float | list[float] | np.ndarray, threshold: float = 0.5,
-                                   n_max: float = 1e7, horizon: float | None = None) -> np.ndarray:
+                                   n_max: float = 1e7, horizon: float | str | None = None) -> np.ndarray:
         """``N*(p0)``: fewest envs (real ``N``) for which reward-seeking ends above ``threshold``.
 
         Homogeneous reduction with the fitted learnabilities (geometric mean over trained envs if
         per env), the fitted couplings (for ``coupling="lengths"``: the mean-field coupling, the
-        mean off-diagonal kernel of the observed envs — an approximation) and the median fitted
-        initial skills. ``horizon=None`` trains *until saturation*, exactly as
-        :func:`motivlab.theory.homogeneous.critical.critical_diversity_at_saturation` defines ``p_∞``; a number means a
-        fixed training budget of that many RL steps (Euler with a bounded logit change per step).
+        mean off-diagonal kernel of the run's training envs — an approximation) and the median
+        fitted initial skills.
+
+        ``horizon``: ``None`` trains *until saturation*, exactly as
+        :func:`motivlab.theory.homogeneous.critical.critical_diversity_at_saturation` defines
+        ``p_∞`` (a stopping rule: see docs/theory.md); a number is a fixed training budget of that
+        many RL steps (Euler with a bounded logit change per step,
+        :func:`motivlab.theory.fit.forward.critical_diversity_at_horizon`); ``"observed"`` is the
+        span of the fitted data (a run's own step budget). **For predictions about finite RL
+        runs use a horizon, with the fit's ``normalize="mean"``** (a fixed batch per step, what
+        the trainer does): then ``α_eff(N) = α (1 + (N − 1) c) / N`` at the run's step count,
+        which is the comparison a critical-diversity sweep of fixed-budget runs makes.
         ``inf`` where no ``N ≤ n_max`` suffices.
         """
         self._check_fitted()
@@ -329,17 +354,26 @@ class BehaviouralSelectionFit:
             check_range("p0", v, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         check_range("threshold", threshold, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         check_range("n_max", n_max, low=1.0, low_inclusive=False)
+        if isinstance(horizon, str):
+            if horizon != "observed":
+                raise MotivlabInputError(f"horizon must be None, a number of RL steps or 'observed', got {horizon!r}")
+            horizon = float(self.data_.times[-1] - self.data_.times[0])
         alpha, c, (x0, y0) = self._homogeneous_reduction()
+        cfg = self.config
         if horizon is not None:
-            return critical_diversity_at_horizon(p0, alpha, c, (x0, y0), check_range("horizon", horizon, low=0.0, low_inclusive=False),
-                                      threshold=threshold, n_max=n_max, kappa=self.config.kappa,
-                                      lam=self.config.lam, normalize=self.config.normalize)
+            return critical_diversity_at_horizon(
+                p0, alpha, c, (x0, y0), check_range("horizon", horizon, low=0.0, low_inclusive=False),
+                threshold=threshold, n_max=n_max, kappa=cfg.kappa, lam=cfg.lam, normalize=cfg.normalize,
+                advantage_scale=cfg.advantage_scale, group_size=cfg.group_size)
+        if cfg.advantage_scale != "none":
+            raise MotivlabInputError("advantage_scale='group' has no saturation N* (the homogeneous model is "
+                                     "gradient flow); pass a horizon")
         from motivlab.theory.homogeneous.critical import critical_diversity_at_saturation
         from motivlab.theory.homogeneous.params import Problem
 
-        problem = Problem(p0=p0, sr0=float(expit(x0 + self.config.lam * y0)), sl0=float(expit(y0)),
+        problem = Problem(p0=p0, sr0=float(expit(x0 + cfg.lam * y0)), sl0=float(expit(y0)),
                           alpha_z=alpha[0], alpha_x=alpha[1], alpha_y=alpha[2], c_z=c[0], c_x=c[1], c_y=c[2],
-                          kappa=self.config.kappa, lam=self.config.lam, normalize=self.config.normalize)
+                          kappa=cfg.kappa, lam=cfg.lam, normalize=cfg.normalize)
         return np.asarray(critical_diversity_at_saturation(problem, threshold=threshold, n_max=n_max).n_star, float)
 
     def _homogeneous_reduction(self) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
@@ -351,6 +385,20 @@ class BehaviouralSelectionFit:
         x0 = float(np.median(self.theta_[self.layout_.block("s_r_init")]))
         y0 = float(np.median(self.theta_[self.layout_.block("s_l_init")]))
         return alpha, np.clip(self.mean_field_couplings(), 0.0, 1.0), (x0, y0)
+
+
+def _noise_floor(resid: np.ndarray, var: np.ndarray) -> float:
+    """The floor ``f ≥ 0`` with ``mean(r² / (f² + v)) = 1`` (0 if sampling noise alone explains the
+    residuals): a moment estimate of the noise every entry has beyond its sampling variance."""
+    from scipy.optimize import brentq
+
+    def excess(f: float) -> float:
+        return float(np.mean(resid**2 / (f**2 + var))) - 1.0
+
+    if excess(1e-6) <= 0:
+        return 1e-6 if not (var > 0).all() else 0.0
+    hi = max(1.0, float(np.sqrt(np.mean(resid**2))) * 2)
+    return float(brentq(excess, 1e-6, hi)) if excess(hi) < 0 else hi
 
 
 def _pick(values: np.ndarray, idx: np.ndarray) -> float | np.ndarray:

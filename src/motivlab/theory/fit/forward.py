@@ -12,6 +12,13 @@ none. Transfer matrices are applied by a :data:`CouplingOp`, built once per call
 * transfer lengths ``C^k_ij = exp(-|u_i - u_j|² / 2ℓ_k²)``: dense, one matrix per *distinct*
   length triple in the batch (a Jacobian batch has at most four), batch members grouped.
 
+*Unobserved trained envs.* A run's training set is often larger than the envs it measures.
+Every op takes the number of trained envs that are *not* in the data (``n_unobserved``) and, for
+lengths, their coordinates; each contributes the mean gradient of the observed trained envs
+(a mean-field stand-in, exact when the observed envs are a random sample of identical ones), so
+the transfer sum runs over the run's whole training set. ``normalize="mean"`` divides by the
+whole training set too.
+
 Euler substeps are a fixed grid (:func:`euler_grid`) that depends on the observation times only,
 never on the parameters, so the residuals are smooth in the parameters and finite differences
 are meaningful.
@@ -32,6 +39,7 @@ __all__ = [
     "critical_diversity_at_horizon",
     "euler_grid",
     "final_propensity",
+    "gradients",
     "homogeneous_op",
     "integrate",
     "lengths_op",
@@ -42,14 +50,39 @@ __all__ = [
 # g (B, 3, N), already masked to trained envs → Σ_j C^k_ij g^k_j, shape (B, 3, N)
 CouplingOp = Callable[[np.ndarray], np.ndarray]
 Normalize = Literal["sum", "mean"]
+AdvantageScale = Literal["none", "group"]
 
 
-def homogeneous_op(c: np.ndarray) -> CouplingOp:
-    """``c`` (B, 3) off-diagonal couplings → operator ``g ↦ (1 - c) g + c Σ_j g_j``."""
+def gradients(state: np.ndarray, *, kappa: float = 0.0, lam: float = 0.0, advantage_scale: AdvantageScale = "none",
+              group_size: int = 8) -> np.ndarray:
+    """Per-env reward gradients ``(..., 3, N)`` of latents ``state`` (..., 3, N).
+
+    ``advantage_scale="group"`` is GRPO's per-group standard-deviation scaling in mean field: a
+    group of ``G`` binary rewards with success rate ``R`` has std ``√(R(1−R))`` and is all-equal
+    (zero advantage) with probability ``R^G + (1−R)^G``, so each env's gradient is multiplied by
+    ``(1 − R^G − (1−R)^G) / √(R(1−R))``. Near ``R = 1`` a tiny skill gap then gives a full-size
+    update, which plain gradient flow (``"none"``, the theory's model) cannot produce: fitting
+    both and comparing residuals quantifies the departure (issue 14).
+    """
+    g = np.stack(reward_gradients(state[..., 0, :], state[..., 1, :], state[..., 2, :], kappa=kappa, lam=lam), axis=-2)
+    if advantage_scale == "group":
+        p = 1.0 / (1.0 + np.exp(-state[..., 0, :]))
+        s_r = 1.0 / (1.0 + np.exp(-(state[..., 1, :] + lam * state[..., 2, :])))
+        s_l = 1.0 / (1.0 + np.exp(-state[..., 2, :]))
+        r = np.clip(p * s_r + (1.0 - p) * s_l, 1e-12, 1 - 1e-12)
+        live = 1.0 - r**group_size - (1.0 - r) ** group_size
+        g = g * (live / np.sqrt(r * (1.0 - r)))[..., None, :]
+    return g
+
+
+def homogeneous_op(c: np.ndarray, *, n_observed: int | None = None, n_unobserved: int = 0) -> CouplingOp:
+    """``c`` (B, 3) off-diagonal couplings → operator ``g ↦ (1 - c) g + c Σ_j g_j``, the sum over
+    the ``n_observed`` trained envs in ``g`` plus ``n_unobserved`` envs at their mean gradient."""
     c = np.asarray(c, dtype=float)[..., None]  # (B, 3, 1)
+    total = 1.0 + (n_unobserved / n_observed if n_unobserved else 0.0)
 
     def apply(g: np.ndarray) -> np.ndarray:
-        return (1.0 - c) * g + c * g.sum(axis=-1, keepdims=True)
+        return (1.0 - c) * g + c * (total * g.sum(axis=-1, keepdims=True))
 
     return apply
 
@@ -60,9 +93,12 @@ def pairwise_sq_dist(coords: np.ndarray) -> np.ndarray:
     return np.einsum("ijd,ijd->ij", diff, diff)
 
 
-def lengths_op(ell: np.ndarray, sq_dist: np.ndarray) -> CouplingOp:
+def lengths_op(ell: np.ndarray, sq_dist: np.ndarray, *, unobserved_sq_dist: np.ndarray | None = None,
+               n_observed: int | None = None) -> CouplingOp:
     """``ell`` (B, 3) transfer lengths, ``sq_dist`` (N, N) → Gaussian-kernel operator.
 
+    ``unobserved_sq_dist`` (N, U): squared distances to the run's trained envs that are not in
+    the data; each sends the mean gradient of the ``n_observed`` observed trained envs.
     Batch members sharing a length triple share one ``(3, N, N)`` kernel stack; the batch is
     processed group by group (contiguous after a stable sort), so memory stays O(G·N²).
     """
@@ -70,15 +106,25 @@ def lengths_op(ell: np.ndarray, sq_dist: np.ndarray) -> CouplingOp:
     uniq, group = np.unique(ell, axis=0, return_inverse=True)
     group = group.ravel()
     kernels = np.exp(-sq_dist[None, None] / (2.0 * uniq[:, :, None, None] ** 2))  # (G, 3, N, N)
+    ghost = None
+    if unobserved_sq_dist is not None and unobserved_sq_dist.size:
+        # (G, 3, N): Σ over unobserved envs of the kernel, divided by n_observed (→ × Σ_j g_j)
+        ghost = np.exp(-unobserved_sq_dist[None, None] / (2.0 * uniq[:, :, None, None] ** 2)).sum(-1) / n_observed
     members = [np.flatnonzero(group == k) for k in range(len(uniq))]
     single = len(uniq) == 1
 
+    def one(k: int, g: np.ndarray) -> np.ndarray:
+        out = np.einsum("kij,bkj->bki", kernels[k], g)
+        if ghost is not None:
+            out = out + ghost[k][None] * g.sum(axis=-1, keepdims=True)
+        return out
+
     def apply(g: np.ndarray) -> np.ndarray:
         if single:
-            return np.einsum("kij,bkj->bki", kernels[0], g)
+            return one(0, g)
         out = np.empty_like(g)
         for k, idx in enumerate(members):
-            out[idx] = np.einsum("kij,bkj->bki", kernels[k], g[idx])
+            out[idx] = one(k, g[idx])
         return out
 
     return apply
@@ -105,18 +151,23 @@ def integrate(
     kappa: float = 0.0,
     lam: float = 0.0,
     normalize: Normalize = "sum",
+    n_train: int | None = None,
+    advantage_scale: AdvantageScale = "none",
+    group_size: int = 8,
 ) -> Iterator[np.ndarray]:
     """Yield the latents ``(B, 3, N)`` at every observation time (the first is ``latents0``).
 
-    ``alpha`` (B, 3, N) per step, ``trained`` (N,) bool; ``grid`` from :func:`euler_grid`.
+    ``alpha`` (B, 3, N) per step, ``trained`` (N,) bool; ``grid`` from :func:`euler_grid`;
+    ``n_train``: size of the run's whole training set for ``normalize="mean"`` (default: the
+    trained envs present; the ``coupling`` op adds the unobserved ones' gradient).
     """
     state = np.array(latents0, dtype=float, copy=True)
     mask = trained.astype(float)
-    scale = 1.0 / mask.sum() if normalize == "mean" else 1.0
+    scale = 1.0 / (n_train or mask.sum()) if normalize == "mean" else 1.0
     yield state
     for count, dt in grid:
         for _ in range(count):
-            g = np.stack(reward_gradients(state[:, 0], state[:, 1], state[:, 2], kappa=kappa, lam=lam), axis=1)
+            g = gradients(state, kappa=kappa, lam=lam, advantage_scale=advantage_scale, group_size=group_size)
             state = state + dt * alpha * coupling(g * (mask * scale))
         yield state
 
@@ -134,6 +185,8 @@ def final_propensity(
     lam: float = 0.0,
     max_change: float = 0.02,
     max_steps: int = 200_000,
+    advantage_scale: AdvantageScale = "none",
+    group_size: int = 8,
 ) -> np.ndarray:
     """``p(horizon)`` of ``S`` independent single-env systems; ``latents0``, ``alpha_eff`` (S, 3).
 
@@ -149,7 +202,8 @@ def final_propensity(
         if not active.any():
             break
         s = state[active]
-        rates = alpha_eff[active] * np.stack(reward_gradients(s[:, 0], s[:, 1], s[:, 2], kappa=kappa, lam=lam), axis=1)
+        rates = alpha_eff[active] * gradients(s[:, :, None], kappa=kappa, lam=lam, advantage_scale=advantage_scale,
+                                              group_size=group_size)[:, :, 0]
         peak = np.abs(rates).max(axis=1)
         dt = np.minimum(max_change / np.maximum(peak, 1e-300), horizon - t[active])
         state[active] = s + dt[:, None] * rates
@@ -172,11 +226,14 @@ def critical_diversity_at_horizon(
     n_grid: int = 29,
     n_section: int = 15,
     n_rounds: int = 4,
+    advantage_scale: AdvantageScale = "none",
+    group_size: int = 8,
 ) -> np.ndarray:
     """Smallest ``N`` (real) with ``p(horizon) > threshold``, one per ``p0``; ``inf`` if beyond ``n_max``.
 
     Homogeneous reduction: ``α_eff = α (1 + (N - 1) c)`` (divided by ``N`` if ``normalize =
-    "mean"``). A log grid of ``N`` brackets the *first* crossing (so a non-monotone ``p_∞(N)``
+    "mean"``, a fixed total batch: the convention for a finite RL run of ``horizon`` steps, whose
+    batch is fixed). A log grid of ``N`` brackets the *first* crossing (so a non-monotone ``p_∞(N)``
     gives the smallest ``N``), then multi-section in ``log N`` (``n_section`` points per round, all
     ``p0`` in one batched integration) refines it to a relative error of about 1e-5.
     """
@@ -189,7 +246,8 @@ def critical_diversity_at_horizon(
         if normalize == "mean":
             mult = mult / ns[:, None]
         lat0 = np.stack([np.log(p0s / (1 - p0s)), np.full_like(p0s, x0), np.full_like(p0s, y0)], axis=1)
-        return final_propensity(lat0, alpha[None, :] * mult, horizon, kappa=kappa, lam=lam)
+        return final_propensity(lat0, alpha[None, :] * mult, horizon, kappa=kappa, lam=lam,
+                                advantage_scale=advantage_scale, group_size=group_size)
 
     grid = np.logspace(0.0, np.log10(n_max), n_grid)
     pp, nn = np.meshgrid(p0, grid, indexing="ij")
@@ -228,6 +286,7 @@ def simulate_trajectories(
     kappa: float = 0.0,
     lam: float = 0.0,
     normalize: Normalize = "sum",
+    advantage_scale: AdvantageScale = "none",
     noise: float = 0.0,
     missing: float = 0.0,
     rng: np.random.Generator | None = None,
@@ -252,7 +311,8 @@ def simulate_trajectories(
             return g
     a = np.broadcast_to(np.asarray(alpha, float).reshape(3, -1), (3, n))[None]
     states = np.array([s[0] for s in integrate(latents0[None], a, op, euler_grid(np.asarray(times, float), n_steps),
-                                               trained=trained, kappa=kappa, lam=lam, normalize=normalize)])
+                                               trained=trained, kappa=kappa, lam=lam, normalize=normalize,
+                                               advantage_scale=advantage_scale)])
     logits = np.stack([states[:, 0], states[:, 1] + lam * states[:, 2], states[:, 2]])  # (3, T, N)
     if noise or missing:
         if rng is None:

@@ -36,6 +36,16 @@ class FitProblem:
         self.obs = np.concatenate(self.obs_t)  # (M,)
         self.grid = euler_grid(data.times, cfg.n_steps)
         self.sq_dist = pairwise_sq_dist(data.coords) if data.coords is not None else None
+        self.unobserved_sq_dist = None
+        if data.coords is not None and data.unobserved_coords is not None and len(data.unobserved_coords):
+            diff = data.coords[:, None, :] - data.unobserved_coords[None, :, :]
+            self.unobserved_sq_dist = np.einsum("iud,iud->iu", diff, diff)  # (N, U)
+        # sampling variance of each observed logit (0 = exact), in the order of obs
+        var = data.variance if data.variance is not None else np.zeros_like(data.stacked())
+        var = np.where(np.isfinite(var), var, 0.0)
+        self.obs_var = np.concatenate([var[:, t][self.mask[:, t]] for t in range(data.n_times)])
+        self.obs_exact = self.obs_var == 0.0
+        self.set_noise_floor(1.0)
         # env index of every residual (same order as obs: time, then quantity, then env)
         self.obs_env = np.concatenate([np.nonzero(self.mask[:, t])[1] for t in range(data.n_times)])
         free_idx = np.cumsum(layout.free) - 1  # full index → free column
@@ -51,10 +61,26 @@ class FitProblem:
         per_env = bool(self.init_cols) and data.n_envs >= 100
         self.block = cfg.jacobian == "block" or (cfg.jacobian == "auto" and per_env)
 
+    def set_noise_floor(self, floor: float) -> None:
+        """Residual weights ``1/σ`` with ``σ² = floor² + sampling variance`` (``weighting="variance"``),
+        or all 1 (``weighting="none"``). ``floor`` (logit units) is the noise every row has:
+        model error and whatever the exact measurement does not capture."""
+        self.noise_floor = float(floor)
+        if self.cfg.weighting == "none":
+            self.weights = np.ones(len(self.obs))
+        else:
+            self.weights = 1.0 / np.sqrt(self.noise_floor**2 + self.obs_var)
+
     def coupling_op(self, cpar: np.ndarray | None):
         if cpar is None:
             return lambda g: g
-        return homogeneous_op(cpar) if self.layout.coupling == "homogeneous" else lengths_op(cpar, self.sq_dist)
+        n_obs, n_unobs = int(self.data.trained.sum()), self.data.n_unobserved_train
+        if self.layout.coupling == "homogeneous":
+            return homogeneous_op(cpar, n_observed=n_obs, n_unobserved=n_unobs)
+        if n_unobs and self.unobserved_sq_dist is None:
+            raise MotivlabInputError(f"coupling='lengths': {n_unobs} trained envs of the run are not in the table "
+                                     "and their coordinates are unknown (trajectories.unobserved_coords)")
+        return lengths_op(cpar, self.sq_dist, unobserved_sq_dist=self.unobserved_sq_dist, n_observed=n_obs)
 
     def predicted_logits(self, theta_b: np.ndarray, grid=None) -> np.ndarray:
         """(B, P_free) → clipped predicted logits at the observed entries, (B, M)."""
@@ -63,14 +89,17 @@ class FitProblem:
             alpha, cpar, lat0 = self.layout.unpack(theta_b)
             out = np.empty((lat0.shape[0], len(self.obs)))
             states = integrate(lat0, alpha, self.coupling_op(cpar), grid or self.grid, trained=self.data.trained,
-                               kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize)
+                               kappa=self.cfg.kappa, lam=self.cfg.lam, normalize=self.cfg.normalize,
+                               n_train=self.data.n_train, advantage_scale=self.cfg.advantage_scale,
+                               group_size=self.cfg.group_size)
             for t, state in enumerate(states):
                 pred = np.stack([state[:, 0], state[:, 1] + self.cfg.lam * state[:, 2], state[:, 2]], axis=1)
                 out[:, self.offsets[t]:self.offsets[t + 1]] = np.clip(pred[:, self.mask[:, t]], -self.bound, self.bound)
         return out
 
     def residuals(self, theta: np.ndarray, obs: np.ndarray) -> np.ndarray:
-        return self.predicted_logits(theta[None])[0] - obs
+        """Weighted residuals ``(predicted − observed) / σ`` (see :meth:`set_noise_floor`)."""
+        return (self.predicted_logits(theta[None])[0] - obs) * self.weights
 
     def jacobian(self, theta: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray | sparse.csr_matrix]:
         """Residuals and Jacobian for the optimiser: block-sparse approximation or exact (``self.block``)."""
@@ -92,7 +121,7 @@ class FitProblem:
             step = np.zeros_like(theta)
             step[cols[cols >= 0]] = h[cols[cols >= 0]]
             batch.append(theta + step)
-        pred = self.predicted_logits(np.array(batch))
+        pred = self.predicted_logits(np.array(batch)) * self.weights
         diff = pred[1:] - pred[0]
         m = len(obs)
         rows = [np.repeat(np.arange(m), len(self.other_cols))]
@@ -106,18 +135,18 @@ class FitProblem:
             vals.append(diff[len(self.other_cols) + k][keep] / h[col[keep]])
         jac = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols_))),
                                 shape=(m, len(theta)))
-        return pred[0] - obs, jac
+        return pred[0] - obs * self.weights, jac
 
     def exact_jacobian(self, theta: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Residuals (M,) and forward-difference Jacobian (M, P), all perturbations in one batch."""
         h = 1e-7 * (1.0 + np.abs(theta))
         batch = np.vstack([theta, theta + np.diag(h)])
         chunk = max(2, int(2e7 // max(1, len(self.obs))))  # bound memory at ~160 MB per chunk
-        pred = np.vstack([self.predicted_logits(batch[i:i + chunk]) for i in range(0, len(batch), chunk)])
-        return pred[0] - obs, ((pred[1:] - pred[0]) / h[:, None]).T
+        pred = np.vstack([self.predicted_logits(batch[i:i + chunk]) for i in range(0, len(batch), chunk)]) * self.weights
+        return pred[0] - obs * self.weights, ((pred[1:] - pred[0]) / h[:, None]).T
 
     def cost_batch(self, theta_full: np.ndarray) -> np.ndarray:
-        r = self.predicted_logits(theta_full[:, self.layout.free]) - self.obs
+        r = (self.predicted_logits(theta_full[:, self.layout.free]) - self.obs) * self.weights
         return np.einsum("bm,bm->b", r, r)
 
 
@@ -147,11 +176,21 @@ def first_observed(data: Trajectories, clip: float) -> np.ndarray:
     return np.where(has.any(axis=1), logit(np.clip(vals, clip, 1 - clip)), np.nan)
 
 
-def offdiag_sq_dist(data: Trajectories) -> np.ndarray:
-    """Squared distances between distinct envs (a single 1.0 without coordinates)."""
-    if data.coords is None or data.n_envs < 2:
+def offdiag_sq_dist(data: Trajectories, *, trained_only: bool = False) -> np.ndarray:
+    """Squared distances between distinct envs (a single 1.0 without coordinates).
+
+    ``trained_only``: between the run's training envs, the unobserved ones included (the
+    mean-field coupling of the N* prediction is a property of the training set)."""
+    coords = data.coords
+    if trained_only and coords is not None:
+        coords = coords[data.trained]
+        if data.unobserved_coords is not None:
+            coords = np.concatenate([coords, data.unobserved_coords])
+    if coords is None or len(coords) < 2:
         return np.array([1.0])
-    d2 = pairwise_sq_dist(data.coords)
+    if len(coords) > 2000:  # a random subset is enough for a mean
+        coords = coords[np.random.default_rng(0).choice(len(coords), 2000, replace=False)]
+    d2 = pairwise_sq_dist(coords)
     return d2[~np.eye(len(d2), dtype=bool)]
 
 

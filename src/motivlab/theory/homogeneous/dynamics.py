@@ -11,6 +11,15 @@ Training runs *until saturation*: each member stops when the rates of ``p``, ``s
 fall below ``tol × min_k α^k_eff`` (the rate measured on that member's slowest clock, so a slow
 local skill is never declared saturated just because its learnability is small).
 
+*A stopping rule, not a limit.* ``p_∞`` is ``p`` when this rule fires, so the saturation ``N*``
+(:func:`motivlab.theory.homogeneous.critical.critical_diversity_at_saturation`) is defined by it:
+the rule can fire at an unstable separatrix, during a slow ``log t`` drift of ``p``, or inside a
+``κ > 0`` transient that later reverses (measured: with ``κ = 0.1, p0 = 0.1`` the fixed-horizon
+``N*`` runs from −22 % at ``T = 10²`` to +8 % at ``T = 10⁶`` around the saturation value; without a
+cost it moves < 2 %; ``benchmarks/theory_nstar_horizon.py``). For comparisons with finite RL runs
+use the fixed-horizon ``N*``,
+:func:`motivlab.theory.fit.forward.critical_diversity_at_horizon` (docs/theory.md).
+
 Three integrators, chosen by :class:`IntegratorConfig.method`:
 
 * ``"euler"`` — explicit Euler with a fixed step ``dt / max_k α^k_eff`` (``dt`` in units of the
