@@ -8,7 +8,7 @@ import numpy as np
 
 # what is compared on the 0-1 scale: stated reliance on the grader vs revealed reward seeking
 STATED_01 = ("self/uses_grader_notes", "self/checker_over_task", "self/copies_visible_answer", "stated_p")
-REVEALED_01 = (("p", "train"), ("p", "heldout"), ("p", "trap"), ("p_exact", "train"), ("reward", "trap"))
+REVEALED_01 = (("p", "train"), ("p", "heldout"), ("p", "trap"), ("p_exact", "train"), ("p_exact", "trap"))
 
 
 def _errors(sub: Any) -> np.ndarray:
