@@ -13,8 +13,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print ``error: message`` on stderr and exit (2 = bad input, the Unix convention)."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr and exit (2 = bad input, the Unix convention); URLs in
+    the message lose their credentials (:mod:`motivlab.redact`)."""
+    from motivlab.redact import redact_text
+
+    typer.echo(f"error: {redact_text(message)}", err=True)
     raise typer.Exit(code)
 
 

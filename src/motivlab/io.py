@@ -192,14 +192,18 @@ def git_commit() -> str | None:
 
 
 def run_metadata(seed: int | None, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What a result needs to be reproduced: seed, resolved config, versions, machine, time."""
+    """What a result needs to be reproduced: seed, resolved config, versions, machine, time.
+
+    URLs in the config and the command line are recorded without credentials (motivlab.redact)."""
+    from motivlab.redact import redact_text, redact_value
+
     return {
         "seed": seed,
-        "config": dict(config) if config is not None else None,
+        "config": redact_value(dict(config)) if config is not None else None,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
         "git_commit": git_commit(),
-        "argv": sys.argv,
+        "argv": [redact_text(a) for a in sys.argv],
     }

@@ -39,6 +39,7 @@ from motivlab.evals.backends import ChatBackend, GenerationParams, make_backend
 from motivlab.evals.protocol import STEPS, Call, Context, Item, record_for, steps_for
 from motivlab.evals.schema import CHOICE_CONDITIONS, COLUMNS, CONDITIONS, MEASURES, validate_results
 from motivlab.evals.store import CallStore
+from motivlab.redact import redact_text, redact_value
 from motivlab.validation import config_rules
 
 REPORT_STEPS = ("pre", "breakdown", "post", "post_similar")
@@ -168,10 +169,10 @@ def prefill_roles(cfg: EvalRunConfig, backends: dict[str, ChatBackend]) -> froze
     """
     able = {role for role, b in backends.items() if getattr(b, "supports_prefill", False)}
     if cfg.prefill and "subject" not in able:
-        raise MotivlabInputError(f"prefill=True needs a local model; {cfg.model!r} is served through an API that "
+        raise MotivlabInputError(f"prefill=True needs a local model; {redact_text(cfg.model)!r} is served through an API that "
                                  "cannot start the assistant's reply (use --no-prefill)")
     if cfg.structured and (cfg.prefill is False or "subject" not in able):
-        raise MotivlabInputError(f"structured=True needs a local model with the prefill on; {cfg.model!r} "
+        raise MotivlabInputError(f"structured=True needs a local model with the prefill on; {redact_text(cfg.model)!r} "
                                  f"{'has the prefill off (--no-prefill)' if cfg.prefill is False else 'is served through an API'}")
     return frozenset(able) if cfg.prefill is not False else frozenset()
 
@@ -248,8 +249,9 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
     if (cfg.prefill or cfg.structured) and backends is None and cfg.model.startswith("openai:"):
         prefill_roles(cfg, {})  # raises the explanation before anything is written
     store = CallStore(cfg.out)
-    options = cfg.model_dump(mode="json")
-    store.write_run({"status": "running", "options": options, "metadata": run_metadata(cfg.seed, options)},
+    options = cfg.model_dump(mode="json")  # to build backends: the real URLs
+    recorded = redact_value(options)  # to write and show: URLs without credentials (motivlab.redact)
+    store.write_run({"status": "running", "options": recorded, "metadata": run_metadata(cfg.seed, recorded)},
                     new_invocation=True)
     judge_spec = cfg.judge or cfg.model
     steps = steps_for(cfg.measures)
@@ -262,7 +264,8 @@ def run_eval(cfg: EvalRunConfig, *, tasks: Sequence[Any] | None = None, pairs: S
         if "judge" not in backends:
             backends["judge"] = backends["subject"] if judge_spec == cfg.model else make_backend(judge_spec, **options)
         roles = prefill_roles(cfg, backends)
-        ctx = Context(cfg.model, judge_spec, {s: _params(cfg, s) for s in STEPS}, cfg.seed, store.lookup, roles,
+        ctx = Context(redact_text(cfg.model), redact_text(judge_spec), {s: _params(cfg, s) for s in STEPS}, cfg.seed,
+                      store.lookup, roles,
                       cfg.structured)
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TimeRemainingColumn()]

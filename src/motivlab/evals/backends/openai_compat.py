@@ -22,6 +22,7 @@ from typing import Any
 
 from motivlab.errors import check_range
 from motivlab.evals.backends import BackendError, Completion, GenerationParams, Message, Throughput
+from motivlab.redact import redact_text, redact_url
 
 _NO_KEY = "no-key-needed"  # the client requires a non-empty key; local servers ignore it
 
@@ -41,7 +42,7 @@ class OpenAIBackend:
         check_range("timeout_s", timeout_s, low=0, high=86_400, low_inclusive=False)
         check_range("max_retries", max_retries, low=0, high=100)
         self.model, self.base_url = model, base_url
-        self.name = name or f"openai:{model}@{base_url or 'default'}"
+        self.name = redact_text(name or f"openai:{model}@{base_url or 'default'}")  # names are shown and stored
         self.concurrency, self.max_retries, self.backoff_s = int(concurrency), int(max_retries), float(backoff_s)
         self.stats = Throughput()
         self._openai = openai
@@ -94,9 +95,13 @@ class OpenAIBackend:
                           finish_reason=str(choices[0].finish_reason or "stop"), seconds=seconds)
 
     def _where(self) -> str:
-        return f"{self.base_url or 'default OpenAI URL'} (model {self.model!r})"
+        return f"{redact_url(self.base_url) if self.base_url else 'default OpenAI URL'} (model {self.model!r})"
 
     def _describe(self, exc: Exception) -> str:
+        """One line about a failed request, without credentials (a server may echo the URL back)."""
+        return redact_text(self._explain(exc))
+
+    def _explain(self, exc: Exception) -> str:
         o = self._openai
         if isinstance(exc, o.AuthenticationError):
             return f"endpoint {self._where()} rejected the API key (HTTP 401): set the key's environment variable"
