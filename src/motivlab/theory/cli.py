@@ -289,9 +289,9 @@ def sweep_command(
 def figures_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder (PNG, tables, index.html).")],
     quick: Annotated[bool, typer.Option("--quick", help="Small grids: figures 1–4 in seconds.")] = False,
-    only: Annotated[str, typer.Option("--only", "--which", help="Which figures, e.g. 134.")] = "12345",
+    only: Annotated[str, typer.Option("--only", "--which", help="Which figures, e.g. 134.")] = "123456",
 ) -> None:
-    """Figures 1–5 of the theory pillar with the data behind each and one index.html."""
+    """Figures 1–6 of the theory pillar with the data behind each and one index.html."""
     from motivlab.theory.figures import FIGURES, failed, make_figures
 
     bad = sorted(set(only) - set(FIGURES))

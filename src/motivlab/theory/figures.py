@@ -7,6 +7,7 @@
    and skill gaps.
 5. Heterogeneous ``N*`` vs ``p0`` per geometry — drawn by :mod:`motivlab.theory.heterogeneous.figure5` (another
    module; skipped with a note when it is not installed).
+6. ``N*`` against the local-skill transfer ``c_y`` for several ``p0``: where diversity stops helping.
 
 Every figure is one batched computation; ``quick=True`` shrinks the grids so figures 1–4 take a
 few seconds (used by the tests and CI).
@@ -237,12 +238,48 @@ def figure5(out: Path, quick: bool) -> FigureOutput:
     return FigureOutput("Figure 5 — heterogeneous coupling", Path(png) if png else None, tables, caption, summary)
 
 
+def figure6(out: Path, quick: bool, on_round: Callable[[int, int], None] | None = None) -> FigureOutput:
+    """N* vs c_y (log axis) for p0 = 1e-1 … 1e-4, c_z = c_x = 1, sR0 = 0.5, sL0 = 0.1, α = 1."""
+    plt = _plt()
+    p0s = np.array([1e-1, 1e-2, 1e-3, 1e-4])
+    c_ys = np.geomspace(1e-6, 1e-1, 11 if quick else 31)
+    problems = Problem(p0=p0s[:, None], sr0=0.5, sl0=0.1, c_z=1.0, c_x=1.0, c_y=c_ys[None, :])  # (P, C)
+    crit = critical_curve(problems, threshold=THETA, n_max=1e7, on_round=on_round)
+    crit.insert(0, "c_y_grid", np.tile(c_ys, p0s.size))
+    base = critical_curve(Problem(p0=p0s, sr0=0.5, sl0=0.1, c_z=1.0, c_x=1.0, c_y=0.0), threshold=THETA, n_max=1e7)
+    fig, ax = plt.subplots(figsize=(6.2, 4.8))
+    rows = []
+    for i, p0 in enumerate(p0s):
+        sub = crit.iloc[i * c_ys.size:(i + 1) * c_ys.size]
+        ns = sub.n_star.to_numpy(dtype=float, na_value=np.nan)
+        line = ax.loglog(c_ys, ns, "o-", ms=3, label=f"p0 = {p0:g}")[0]
+        n0 = float(base.n_star.to_numpy(dtype=float, na_value=np.nan)[i])
+        ax.axhline(n0, color=line.get_color(), lw=0.6, ls=":")
+        last = c_ys[np.isfinite(ns)].max() if np.isfinite(ns).any() else np.nan
+        rows.append({"p0": p0, "n_star_c_y_0": n0, "largest_c_y_with_crossing": last,
+                     "n_star_at_largest": float(ns[np.isfinite(ns)][-1]) if np.isfinite(ns).any() else np.nan})
+    ax.set_xlabel("local-skill transfer c_y")
+    ax.set_ylabel("critical diversity N* (none above: no crossing up to 1e7)")
+    ax.set_title("N*(c_y), c_z = c_x = 1, sR0 = 0.5, sL0 = 0.1, α = 1 (dotted: c_y = 0)", fontsize=9)
+    ax.legend(fontsize=8)
+    png = save_figure(fig, out / "fig6_n_star_vs_c_y.png")
+    summary = pd.DataFrame(rows)
+    return FigureOutput(
+        "Figure 6 — critical diversity against local-skill transfer", png,
+        [write_table(crit, out / "fig6_n_star_vs_c_y"), write_table(summary, out / "fig6_summary")],
+        "N* against c_y: while c_y (N* − 1) stays well below 1 the local skill barely gains from diversity and N* "
+        "is the c_y = 0 value (dotted); once diversity spreads the local skill too, N* rises steeply and then "
+        "the crossing disappears (no point: no N* up to 1e7). Smaller p0 needs larger N*, so it loses the "
+        "crossing at a smaller c_y.", summary,
+    )
+
+
 FIGURES: dict[str, Callable[..., FigureOutput]] = {
-    "1": figure1, "2": figure2, "3": figure3, "4": figure4, "5": figure5,
+    "1": figure1, "2": figure2, "3": figure3, "4": figure4, "5": figure5, "6": figure6,
 }
 
 
-def make_figures(out_dir: str | Path, *, quick: bool = False, which: str = "12345", progress: bool = True) -> list[FigureOutput]:
+def make_figures(out_dir: str | Path, *, quick: bool = False, which: str = "123456", progress: bool = True) -> list[FigureOutput]:
     """Compute and draw the selected figures into ``out_dir``, then write ``index.html``.
 
     A failure in figure 5 (another module) is recorded on the page and in the result instead of
@@ -259,7 +296,7 @@ def make_figures(out_dir: str | Path, *, quick: bool = False, which: str = "1234
         for key in which:
             bar.update(task, description=f"figure {key}")
             kwargs: dict[str, Any] = {}
-            if key == "4":
+            if key in "46":
                 sub = bar.add_task("  N* rounds", total=None)
                 kwargs["on_round"] = lambda done, total, sub=sub: bar.update(sub, completed=done, total=total)
             try:
