@@ -88,3 +88,22 @@ def test_sampled_entries_weighted_by_binomial_variance():
     assert err_f > 3 * err_w  # measured 1.1 with equal weights
     assert weighted.noise_floor_ < 0.1  # exact entries are noise-free here: the floor is small
     assert weighted.residual_rms_exact_ < weighted.residual_rms_sampled_
+
+
+def test_group_advantage_scaling_amplifies_tiny_gaps_near_full_reward():
+    """GRPO's per-group std scaling (mean field): the expected rate is the gradient-flow one times
+    (1 − R^G − (1−R)^G)/√(R(1−R)): 1.41 at R ≈ 0.96 (most groups are all-correct), at most ≈ 2 (R = ½)
+    for G = 8. In expectation it cannot turn a 0.003 gap into a large drift; its effect is on the noise."""
+    from motivlab.theory.fit.forward import gradients
+
+    state = np.array([[logit(0.25)], [logit(0.963)], [logit(0.960)]])  # (3, 1): z, x, y
+    plain = gradients(state)
+    scaled = gradients(state, advantage_scale="group", group_size=8)
+    r = 0.25 * 0.963 + 0.75 * 0.960
+    factor = (1 - r**8 - (1 - r) ** 8) / np.sqrt(r * (1 - r))
+    np.testing.assert_allclose(scaled, plain * factor)
+    assert 1.3 < factor < 1.5
+    half = np.array([[0.0], [0.5], [-0.5]])  # R = 0.5 exactly
+    assert (gradients(half, advantage_scale="group") / gradients(half))[0, 0] == pytest.approx((1 - 2 * 0.5**8) / 0.5)
+    mid = np.array([[0.0], [0.0], [0.0]])
+    assert gradients(mid, advantage_scale="group")[0, 0] == pytest.approx(0.0)  # no gap, no rate
