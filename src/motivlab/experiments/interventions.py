@@ -43,11 +43,11 @@ DEFAULT_ARMS: list[dict[str, Any]] = [
     {"name": "penalty", "interventions": [{"kind": "monitor_penalty", "penalty": 1.0}]},
     {"name": "inoculation", "interventions": [{"kind": "prompt_prefix", "text": "!"}]},
     {"name": "cap", "interventions": [{"kind": "steer", "layers": [1], "cap_quantile": 0.9, "direction_samples": 16}]},
-    {"name": "report", "interventions": [{"kind": "report", "reward": 0.7}]},
+    {"name": "report", "interventions": [{"kind": "report", "reward": 1.0}]},
     {"name": "replay", "interventions": [{"kind": "persona_replay", "documents": 16}]},
     {"name": "filter+replay", "interventions": [{"kind": "filter"}, {"kind": "persona_replay", "documents": 16}]},
     {"name": "penalty+report", "interventions": [{"kind": "monitor_penalty", "penalty": 1.0},
-                                                 {"kind": "report", "reward": 0.7}]},
+                                                 {"kind": "report", "reward": 1.0}]},
 ]
 
 

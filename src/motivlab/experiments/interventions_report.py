@@ -122,7 +122,8 @@ def figures(runs: Any, summary: Any, traj: Any, rho0: float | None, out: Path) -
     ax.axhline(0, color="0.7", lw=0.8)
     ax.set_xlabel("trait correlation ρ of the organism")
     ax.set_title("entangled generalisation", fontsize=9)
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
     runs_dir = out / "sweep" / "runs"
     ax = axes[2]
     for name in sorted(p.name for p in runs_dir.glob("cap*")) if runs_dir.is_dir() else []:
@@ -146,7 +147,8 @@ def figures(runs: Any, summary: Any, traj: Any, rho0: float | None, out: Path) -
     ax.set_yscale("log")
     ax.set_title("obfuscation: P(T answers the note's lie) on traps", fontsize=9)
     ax.set_xlabel("RL step")
-    ax.legend(fontsize=6)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6)
     fig.tight_layout()
     paths["questions"] = save_figure(fig, out / "figures" / "questions.png")
     return paths
