@@ -76,7 +76,7 @@ class InterventionsSpec(BaseModel):
     arms: list[Arm] = Field(default_factory=lambda: [Arm(**a) for a in DEFAULT_ARMS],
                             description="The arms; one must be named 'baseline' (the reference of 'kept'/'removed').")
     correlations: list[float] = Field(
-        [0.0, 0.5], description="Extra trait correlations rho: the correlation_arms are rerun on organisms pretrained "
+        [0.0], description="Extra trait correlations rho: the correlation_arms are rerun on organisms pretrained "
         "with each (entangled generalisation as a function of rho).")
     correlation_arms: list[str] = Field(["baseline"], description="Arms repeated at each extra correlation.")
     set: dict[str, Any] = Field(default_factory=dict, description="Extra dotted run-config keys for every run.")
