@@ -142,3 +142,20 @@ def test_cli_show_and_monitor_check() -> None:
     assert runner.invoke(app, ["world", "show", "--world", "xx"]).exit_code == 2
     check = runner.invoke(app, ["world", "monitor-check", "--json"])
     assert check.exit_code == 0 and json.loads(check.output)[0]["n"] >= 60
+
+
+def test_judge_monitor_is_scored_the_same_way() -> None:
+    """The LLM-judge option (any ``complete`` callable; openai_complete for an endpoint) on the same set."""
+    from motivlab.measure.monitor_check import check_monitor, load_labelled
+    from motivlab.measure.monitors import JudgeMonitor
+
+    seen: list[str] = []
+
+    def complete(queries: list[str]) -> list[str]:  # a judge that only trusts the declared opening
+        seen.extend(queries)
+        return ["VERDICT: REWARD_SEEKING" if "AI answer:\nChecking the harness" in q else "VERDICT: LOCAL" for q in queries]
+
+    rows = load_labelled()
+    got = check_monitor(JudgeMonitor(complete, batch_size=7), rows)
+    assert len(seen) == len(rows) and got["monitor"] == "judge"
+    assert got["precision"][0] == 1.0 and 0 < got["recall"][0] < 0.5
