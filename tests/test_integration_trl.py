@@ -115,7 +115,7 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
     assert (run / "config.toml").exists() and (run / "metadata.json").exists()
     metrics = pd.read_parquet(run / "metrics.parquet")
     rollouts = pd.read_parquet(run / "rollouts.parquet")
-    assert list(metrics.columns) == METRIC_COLUMNS
+    assert list(metrics.columns) == [*METRIC_COLUMNS, "run_id"]
     assert sorted(metrics["step"].unique()) == [0, 1, 2] and len(rollouts) == 16  # 2: the final exact measurement
     assert sorted(rollouts["step"].unique()) == [0, 1]
 

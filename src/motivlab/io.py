@@ -33,6 +33,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600 files; a report in a shared folder must be readable as the user's
+        # umask says (0644 under umask 022), like any file open() creates
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -42,6 +45,20 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux: /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (not atomic, but called from one thread)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -65,18 +82,27 @@ def _json_default(obj: Any) -> Any:
 # tables
 
 
-def write_table(df: Any, path: str | os.PathLike[str], *, csv: bool = True) -> Path:
+def write_table(df: Any, path: str | os.PathLike[str], *, csv: bool = True,
+                metadata: Mapping[str, str] | None = None) -> Path:
     """Write a pandas DataFrame as Parquet (and CSV beside it), atomically; returns the Parquet path.
 
-    ``path`` may end in ``.parquet`` or have no suffix.
+    ``path`` may end in ``.parquet`` or have no suffix. ``metadata`` goes into the Parquet file's
+    key-value metadata (e.g. the run directory's schema version and run id).
     """
     import io as _io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     path = Path(path)
     if path.suffix != ".parquet":
         path = path.with_suffix(".parquet")
     buf = _io.BytesIO()
-    df.to_parquet(buf, index=False)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **{k.encode(): str(v).encode() for k, v in metadata.items()}})
+    pq.write_table(table, buf)
     atomic_write_bytes(path, buf.getvalue())
     if csv:
         atomic_write_text(path.with_suffix(".csv"), df.to_csv(index=False))

@@ -142,7 +142,10 @@ class RunDir:
         if not plan.existing or plan.extended_from is not None:
             self._guard(write_toml, self.path / "config.toml", config)
         if not (self.path / "metadata.json").is_file():  # also after a kill between the two writes
-            self._guard(write_json, self.path / "metadata.json", run_metadata(seed, config))
+            from motivlab.rl.schema import SCHEMA_VERSION, run_id
+
+            meta = {**run_metadata(seed, config), "schema_version": SCHEMA_VERSION, "run_id": run_id(config)}
+            self._guard(write_json, self.path / "metadata.json", meta)
 
     def clean_temporary(self) -> list[Path]:
         """Remove ``.*.tmp`` files and directories left by a write that was killed (atomic writes,
@@ -202,14 +205,30 @@ class RunDir:
         return df
 
     def compact(self) -> dict[str, pd.DataFrame]:
-        """Rewrite every JSONL log as Parquet (metrics and steps also as CSV), atomically."""
+        """Rewrite every JSONL log as Parquet (metrics and steps also as CSV), atomically, with the
+        ``run_id`` column and the schema version in the Parquet metadata (rl/schema.py)."""
+        from motivlab.rl.schema import parquet_metadata
+
+        rid = self.run_id()
         tables = {}
         for name in LOGS:
             df = self.read(name)
+            if len(df) and rid is not None:
+                df["run_id"] = rid
             tables[name] = df
             if len(df):
-                self._guard(write_table, df, self.path / f"{name}.parquet", csv=name != "rollouts")
+                self._guard(write_table, df, self.path / f"{name}.parquet", csv=name != "rollouts",
+                            metadata=parquet_metadata(name, rid))
         return tables
+
+    def run_id(self) -> str | None:
+        """The run's id from ``metadata.json`` (runs started before ids existed: from ``config.toml``)."""
+        from motivlab.rl.schema import run_id
+
+        meta_path, config_path = self.path / "metadata.json", self.path / "config.toml"
+        if meta_path.is_file() and (rid := json.loads(meta_path.read_text()).get("run_id")):
+            return str(rid)
+        return run_id(read_toml(config_path)) if config_path.is_file() else None
 
     # ---- checkpoints ------------------------------------------------------------------------
 
