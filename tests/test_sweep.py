@@ -6,6 +6,7 @@ the engine does not care what it trains."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -230,11 +231,23 @@ def _sweep_subprocess(spec: dict, out: Path, workers: int) -> subprocess.Popen:
                             env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+def _children(pid: int) -> list[int]:
+    """Live pool workers of ``pid`` (Linux /proc: children running multiprocessing's spawn_main)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                kids.append(int(stat.parent.name))
+    return kids
+
+
 def _deterministic(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["wall_seconds", "attempts"])
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with the sweep via Linux prctl")
 def test_sigkill_of_the_whole_sweep_loses_nothing(tmp_path, model_dir):
     spec = {"base": base_config(model_dir, steps=6), "grid": {"seed": [0, 1]}}
     reference = run_sweep(spec, tmp_path / "ref", progress=False)  # in this process, one after another
@@ -248,8 +261,17 @@ def test_sigkill_of_the_whole_sweep_loses_nothing(tmp_path, model_dir):
             break
         time.sleep(0.2)
     assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-    os.killpg(proc.pid, signal.SIGKILL)
+    workers = _children(proc.pid)
+    assert workers  # the pool's processes
+    os.kill(proc.pid, signal.SIGKILL)  # the sweep process only: its workers must die with it
     proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived the killed sweep"
     interrupted = pd.read_parquet(out / "sweep.parquet")
     assert (interrupted.status != "done").any()  # it really was cut short
     resumed = run_sweep(spec, out, progress=False)

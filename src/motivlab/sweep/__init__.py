@@ -15,12 +15,31 @@ Modules: :mod:`~motivlab.sweep.spec` (spec, point names, validation), :mod:`~mot
 schema). Imports downward only (config, rl); nothing but the CLI and experiments imports it.
 """
 
-from motivlab.sweep.engine import load_table, prepare, run_sweep, threads_per_worker
-from motivlab.sweep.spec import Point, PointSpec, SweepSpec, expand, load_spec, spec_hash
-from motivlab.sweep.state import SweepDir
-from motivlab.sweep.table import METRIC_COLUMNS, run_metrics
+from __future__ import annotations
 
-__all__ = [
-    "METRIC_COLUMNS", "Point", "PointSpec", "SweepDir", "SweepSpec", "expand", "load_spec", "load_table",
-    "prepare", "run_metrics", "run_sweep", "spec_hash", "threads_per_worker",
-]
+import importlib
+from typing import Any
+
+# imported on first use, so that ``motivlab --help`` does not load pandas (engine, table)
+_LAZY = {
+    "load_table": "engine", "prepare": "engine", "run_sweep": "engine", "threads_per_worker": "engine",
+    "Point": "spec", "PointSpec": "spec", "SweepSpec": "spec", "expand": "spec", "load_spec": "spec",
+    "spec_hash": "spec",
+    "SweepDir": "state",
+    "METRIC_COLUMNS": "table", "run_metrics": "table",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'motivlab.sweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"motivlab.sweep.{module}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

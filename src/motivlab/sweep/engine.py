@@ -137,7 +137,7 @@ def _execute(spec: SweepSpec, points: list[Point], sweep: SweepDir, *, workers: 
     by_name = {p.name: p for p in points}
     states = sweep.states(names)
     cache: dict[str, dict[str, float]] = {}
-    queue = [p for p in points if states[p.name].status(spec.max_attempts) == "pending"]
+    queue = _interleave_by_organism([p for p in points if states[p.name].status(spec.max_attempts) == "pending"])
 
     def table() -> pd.DataFrame:
         df = build_table(points, sweep.states(names), sweep, spec.max_attempts, cache)
@@ -185,6 +185,28 @@ def _execute(spec: SweepSpec, points: list[Point], sweep: SweepDir, *, workers: 
     return table()
 
 
+def _organism_key(point: Point) -> str:
+    model = point.config.get("model", {})
+    if model.get("spec") != "organism":
+        return ""
+    import json
+
+    return json.dumps([model.get("organism"), model.get("quick")], sort_keys=True)
+
+
+def _interleave_by_organism(queue: list[Point]) -> list[Point]:
+    """Order the queue round-robin over the organisms the points need, so the first K points (one
+    per worker) need different organisms: an organism not yet cached is pretrained by one worker
+    while the others pretrain *other* organisms instead of waiting on its lock."""
+    groups: dict[str, list[Point]] = {}
+    for point in queue:
+        groups.setdefault(_organism_key(point), []).append(point)
+    ordered: list[Point] = []
+    for i in range(max((len(g) for g in groups.values()), default=0)):
+        ordered.extend(g[i] for g in groups.values() if i < len(g))
+    return ordered
+
+
 # ---------------------------------------------------------------------------------------------
 # executors: submit(point, run_dir) and wait_one() -> run_point's result
 
@@ -227,10 +249,10 @@ class _PoolExecutor:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from motivlab.sweep.worker import configure
+        from motivlab.sweep.worker import pool_initializer
 
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=configure, initargs=(self.threads,))
+                                   initializer=pool_initializer, initargs=(self.threads, os.getpid()))
 
     def submit(self, point: Point, run_dir: str) -> None:
         future = self.pool.submit(run_point, point.name, point.config, run_dir, self.threads)
@@ -257,6 +279,9 @@ class _PoolExecutor:
                     "error": f"worker process died ({exc}); the point resumes from its last checkpoint"}
 
     def close(self) -> None:
+        if self.futures:  # leaving early (Ctrl-C, an error): stop the workers now, their runs resume later
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -20,8 +20,30 @@ from typing import Any
 _CONFIGURED: dict[str, int] = {}
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this worker when the sweep process dies, so a killed sweep leaves no worker
+    still writing a run directory that the next sweep on it will resume (best effort elsewhere).
+    A parent that died before the request took effect is caught by comparing the parent's pid."""
+    import contextlib
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def pool_initializer(threads: int, parent_pid: int) -> None:
+    """Initializer of a pool worker process."""
+    die_with_parent(parent_pid)
+    configure(threads)
+
+
 def configure(threads: int) -> None:
-    """Pin this process to ``threads`` torch/OpenMP threads (pool initializer; idempotent)."""
+    """Pin this process to ``threads`` torch/OpenMP threads (idempotent)."""
     if _CONFIGURED.get("threads") == threads:
         return
     for var in ("MOTIVLAB_TORCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
