@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
 from motivlab._cli import user_errors
@@ -50,7 +49,7 @@ def _parse_floats(name: str, text: str) -> list[float]:
 
 def _with_coords(data: Any, path: Path) -> Any:
     """Attach env coordinates from a table with ``env_id, u0, u1, …``."""
-    import pandas as pd  # here, not at the top: `motivlab --help` must not load pandas
+    import pandas as pd  # numpy and pandas are imported where used: `motivlab --help` stays fast
 
     from motivlab.theory.fit.data import Trajectories
 
@@ -69,6 +68,8 @@ def _with_coords(data: Any, path: Path) -> Any:
 
 def _finite(value: float) -> float | None:
     """JSON has no inf: an unbounded interval end (an unidentified parameter) becomes null."""
+    import numpy as np
+
     return float(value) if np.isfinite(value) else None
 
 
@@ -85,6 +86,8 @@ def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float,
                horizon: float | str | None) -> dict[str, Any]:
     """JSON-ready summary: global estimates ± stderr, fit quality, ``N*`` on the ``p0`` grid
     (at ``horizon``; ``"observed"`` = the run's own step budget) and at saturation."""
+    import numpy as np
+
     table = fit.summary()
     shared = table[table["env_id"].isna()]
     estimates = {row.parameter: {"estimate": _finite(row.estimate), "stderr": _finite(row.stderr),
@@ -129,6 +132,7 @@ def fit_result(fit: Any, p0: list[float], *, threshold: float, n_max: float,
 def plot_fit(observed: Any, fitted: Any, *, max_envs: int = 12) -> Any:
     """Three panels (p, s_r, s_l): observed points and fitted curves for up to ``max_envs`` envs."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,6 +154,7 @@ def plot_fit(observed: Any, fitted: Any, *, max_envs: int = 12) -> Any:
 
 
 def _write_outputs(out: Path, fit: Any, result: dict[str, Any]) -> None:
+    import numpy as np
     import pandas as pd
 
     from motivlab.io import run_metadata, write_json, write_table
