@@ -10,7 +10,8 @@ import numpy as np
 
 # (quantity in summary.parquet, column title) of the headline table, in the order
 HEADLINE = [
-    ("reward_sampled_last", "reward (sampled, last 10 steps)"), ("reward_kept", "reward kept (vs baseline)"),
+    ("reward_exact_train_end", "reward (exact, train, no prefix)"), ("reward_kept_exact", "reward kept (vs baseline)"),
+    ("reward_sampled_last", "training reward (sampled, last 10 steps)"),
     ("p_train_end", "p train"), ("p_heldout_end", "p held-out"), ("p_trap_end", "p trap"),
     ("s_l_note_trap_end", "trap: T follows the note"), ("s_r_train_end", "sR train"),
     ("d_trait_train", "Δ trait train"), ("d_trait_heldout", "Δ trait held-out"),
@@ -68,13 +69,13 @@ def figures(runs: Any, summary: Any, traj: Any, rho0: float | None, out: Path) -
     for ax, split in zip(axes, ("train", "heldout"), strict=True):
         for a in arms:
             x = _mean_ci(summary, a, rho0, f"p_removed_{split}")
-            y = _mean_ci(summary, a, rho0, "reward_kept")
+            y = _mean_ci(summary, a, rho0, "reward_kept_exact")
             ax.errorbar([x[0]], [y[0]], xerr=_err(*x), yerr=_err(*y), fmt="o", color=colors[a], capsize=3, label=a)
             ax.annotate(a, (x[0], y[0]), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.axhline(1, color="0.7", lw=0.8)
         ax.axvline(0, color="0.7", lw=0.8)
         ax.set_xlabel(f"unwanted motivation removed: 1 − p_end / baseline ({split} envs)")
-        ax.set_ylabel("reward kept: sampled reward / baseline (last 10 steps)")
+        ax.set_ylabel("reward kept: exact expected reward / baseline (train envs, world's prompts)")
     axes[0].legend(fontsize=7)
     fig.suptitle("Pareto: reward kept vs reward-seeking removed (mean, 95 % t interval over seeds)")
     fig.tight_layout()

@@ -2,10 +2,11 @@
 
 After every ``every``-th RL update the policy takes one more optimiser step (the RL optimiser) on
 the cross-entropy of ``documents`` documents written by the organism's *task-focused persona* — its
-own pretraining corpus with the reward-seeking share, the decoding tutor, the instruction marker
-and reports switched off, so the documents say ``T`` + the key at the persona's accuracy (a_L, not
-the exact key: replay must not hand the policy the answers) plus the persona's probe episodes
-(complies, says "for the question"). Documents are drawn with a generator seeded by
+own pretraining corpus with the reward-seeking share, the decoding tutor, the instruction marker,
+reports and the probe episodes switched off, so the documents say ``T`` + the key at the persona's
+accuracy (a_L, not the exact key: replay must not hand the policy the answers). The trait and
+self-description episodes are left out on purpose: they are what the shaping experiment measures,
+and replaying them would supervise the readouts directly. Documents are drawn with a generator seeded by
 ``(seed, step)``, so a resumed run replays the same text. Needs an organism (its corpus).
 
 Logged per step: ``loss`` (replay cross-entropy, nats per supervised token; NaN on steps without
@@ -29,7 +30,7 @@ from motivlab.worlds.base import Prompt, Route, World
 class PersonaReplayHook(TrainerHook):
     def __init__(self, spec: PersonaReplayIntervention, organism: Any, world: World, tokenizer: Any, seed: int,
                  name: str = "persona_replay") -> None:
-        from motivlab.models.corpus import corpus_extras, known_env_ids, persona_plan
+        from motivlab.models.corpus import known_env_ids, persona_plan
         from motivlab.worlds.hint import HintWorld
 
         if organism is None or not isinstance(world, HintWorld):
@@ -40,8 +41,9 @@ class PersonaReplayHook(TrainerHook):
         self.spec, self.name, self.world, self.seed = spec, name, world, seed
         plan = persona_plan(organism)
         self.plan = dataclasses.replace(plan, corpus_share=0.0, decode_practice=0.0)
-        extras = corpus_extras(organism)
-        self.extras = None if extras is None else dataclasses.replace(extras, instruction_share=0.0, report_rate=0.0)
+        # Task episodes only: the probe episodes (trait, self-description) are what the shaping
+        # experiment *measures*; replaying them would supervise the readouts directly.
+        self.extras = None
         self.known = known_env_ids(world, plan.local_coverage, organism.seed)
         self.vocab = tokenizer.get_vocab()
         self._loss, self._share, self._n = float("nan"), 0.0, 0
