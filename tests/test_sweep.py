@@ -171,6 +171,11 @@ def test_cli_runs_named_points_and_reports(tmp_path, model_dir):
 
     assert read_toml(out / "runs" / "beta" / "config.toml")["algorithm"]["beta"] == 0.1
     assert read_toml(out / "runs" / "plain" / "config.toml")["seed"] == 3
+    dry = CliRunner().invoke(app, ["sweep", str(tmp_path / "spec.toml"), "--out", str(out), "--dry-run",
+                                   "--set", "seed=3"])
+    assert dry.exit_code == 0 and dry.output.count("done") == 2 and "nothing was run" in dry.output
+    fresh = CliRunner().invoke(app, ["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o3"), "--dry-run"])
+    assert fresh.exit_code == 0 and fresh.output.count("pending") == 2 and not (tmp_path / "o3").exists()
     bad = CliRunner().invoke(app, ["sweep", str(tmp_path / "spec.toml"), "--out", str(tmp_path / "o2"),
                                    "--set", "algorithm.nme=1"])
     assert bad.exit_code == 2 and "algorithm.grpo.nme: Extra inputs" in bad.output

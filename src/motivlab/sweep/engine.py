@@ -115,6 +115,18 @@ def run_sweep(
         return _execute(spec, points, sweep, workers=workers, ray=ray, threads=threads, progress=progress)
 
 
+def plan_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any], out_dir: str | os.PathLike[str], *,
+               overrides: Sequence[str] = (), ray: str | None = None,
+               base_dir: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The table :func:`run_sweep` would start from (every point validated, statuses of an existing
+    sweep directory), with nothing run or written: ``motivlab sweep --dry-run``."""
+    check_ray(ray)
+    spec, base, points = prepare(spec, overrides, base_dir)
+    sweep = SweepDir(out_dir)
+    sweep.check(resolved_spec(spec, base))
+    return build_table(points, sweep.states([p.name for p in points]), sweep, spec.max_attempts)
+
+
 @contextlib.contextmanager
 def _sweep_lock(sweep: SweepDir) -> Iterator[None]:
     from filelock import FileLock, Timeout
