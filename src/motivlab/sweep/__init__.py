@@ -22,7 +22,7 @@ from typing import Any
 
 # imported on first use, so that ``motivlab --help`` does not load pandas (engine, table)
 _LAZY = {
-    "load_table": "engine", "prepare": "engine", "run_sweep": "engine", "threads_per_worker": "engine",
+    "load_table": "engine", "plan_sweep": "engine", "prepare": "engine", "run_sweep": "engine", "threads_per_worker": "engine",
     "Point": "spec", "PointSpec": "spec", "SweepSpec": "spec", "expand": "spec", "load_spec": "spec",
     "spec_hash": "spec",
     "SweepDir": "state",
