@@ -28,7 +28,7 @@ TASKS = [Task(f"t{k}", f"Task {k}", ("math",), tuple(
     Subtask(f"t{k}-{j}", f"t{k}", f"Compute {k} + {j} and explain why." + " Show work." * ((k + j) % 3), None, None)
     for j in range(2))) for k in range(4)]
 PAIRS = [ChoicePair("p0", "t0-0", "t1-0"), ChoicePair("p1", "t2-1", "t3-0")]
-OPTIONS = {"measures": ["pre", "breakdown", "choice"], "conditions": ["control", "money"], "samples": 2,
+OPTIONS = {"measures": ["pre", "choice"], "conditions": ["control", "money"], "samples": 2,
            "report_max_tokens": 6, "max_tokens": 6, "batch_size": 3, "threads": 1, "temperature": 1.0}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,21 @@ def _cli(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+@pytest.fixture(scope="module")
+def finished_run(model_dir, tmp_path_factory):
+    """A finished 2-step run made with the CLI (tests copy it: training once is enough)."""
+    base = tmp_path_factory.mktemp("finished")
+    cfg, out = _toml(base, model_dir), base / "run"
+    result = _cli("train", cfg, "--out", out)
+    assert result.exit_code == 0, result.output
+    return cfg, out
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
 def _api(out: Path, resume: bool = False, hooks=(), **top):
     model, tok, world = tiny_setup(seed=0)
     return train(build_config({**TINY_RUN, **top}), out, resume=resume, model=model, tokenizer=tok, world=world,
@@ -91,9 +107,8 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_planted_trainer_state_is_refused_and_never_run(tmp_path, model_dir):
-    cfg, out, marker = _toml(tmp_path, model_dir), tmp_path / "run", tmp_path / "pwned"
-    assert _cli("train", cfg, "--out", out).exit_code == 0
+def test_planted_trainer_state_is_refused_and_never_run(tmp_path, finished_run):
+    cfg, out, marker = finished_run[0], _copy(finished_run[1], tmp_path), tmp_path / "pwned"
     torch.save({"step": 2, "optimizer": _Payload(marker), "rng": {}}, out / "checkpoints" / "step_000002" / "trainer_state.pt")
     result = _cli("train", cfg, "--out", out, "--resume", "--set", "steps=3")  # extends: loads step 2
     assert result.exit_code == 2, result.output
@@ -201,9 +216,8 @@ def test_resume_needs_a_run_directory(tmp_path, model_dir):
     assert [p.name for p in other.iterdir()] == ["todo.txt"]
 
 
-def test_finished_run_does_nothing_and_a_larger_steps_extends_it(tmp_path, model_dir):
-    cfg, out = _toml(tmp_path, model_dir), tmp_path / "run"
-    assert _cli("train", cfg, "--out", out).exit_code == 0
+def test_finished_run_does_nothing_and_a_larger_steps_extends_it(tmp_path, finished_run):
+    cfg, out = finished_run[0], _copy(finished_run[1], tmp_path)
     before = (out / "steps.jsonl").read_bytes(), (out / "report.html").stat().st_mtime_ns
     again = _cli("train", cfg, "--out", out, "--resume")
     assert again.exit_code == 0 and "already finished its 2 steps" in again.output
@@ -249,11 +263,15 @@ def test_bad_config_fails_before_the_run_directory_is_created(tmp_path, model_di
 # ---- 5. a corrupt checkpoint falls back; leftovers of a killed write are removed ------------------
 
 
+@pytest.fixture(scope="module")
+def api_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api") / "run"
+    return _api(out)
+
+
 @pytest.mark.parametrize("damaged", ["model.safetensors", "trainer_state.pt"])
-def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, damaged):
-    reference = _api(tmp_path / "ref")
-    out = tmp_path / "run"
-    _api(out)
+def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, damaged, api_run):
+    reference, out = api_run, _copy(api_run.run_dir, tmp_path)
     last = out / "checkpoints" / "step_000003"
     data = (last / damaged).read_bytes()
     (last / damaged).write_bytes(data[: len(data) // 3])  # a disk that filled up mid-write
@@ -270,9 +288,8 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys, dam
     pd.testing.assert_frame_equal(resumed.rollouts, reference.rollouts)
 
 
-def test_no_intact_checkpoint_is_a_one_line_error(tmp_path, model_dir):
-    cfg, out = _toml(tmp_path, model_dir), tmp_path / "run"
-    assert _cli("train", cfg, "--out", out).exit_code == 0
+def test_no_intact_checkpoint_is_a_one_line_error(tmp_path, finished_run):
+    cfg, out = finished_run[0], _copy(finished_run[1], tmp_path)
     for ckpt in (out / "checkpoints").glob("step_*"):
         (ckpt / "model.safetensors").write_bytes(b"\0" * 10)
     (out / "report.html").unlink()
