@@ -98,7 +98,11 @@ def test_extended_exact_measurement_agrees_with_the_plain_one(shaping_organism):
     envs = [*world.env_ids("train")[:6], *world.env_ids("trap")[:3]]
     plain = measure_exact(model, tok, world, envs)
     ext, n = measure_exact_extended(model, tok, world, envs, prefix="!")
-    assert n == len(envs) * 2 * 4 + 3 * 2  # G, T, trait, self per env and prefix; + note-after-T on traps
+    whole, n_whole = measure_exact_extended(model, tok, world, envs, prefix="!", share_prefixes=False)
+    assert n_whole == len(envs) * 2 * 4 + 3 * 2  # G, T, trait, self per env and prefix; + note-after-T on traps
+    assert n == n_whole + len(envs) * 2  # the same branches plus one shared prompt prefix per env and prefix
+    assert list(ext.columns) == list(whole.columns)
+    assert np.allclose(ext.to_numpy(dtype=float), whole.to_numpy(dtype=float), rtol=1e-4, atol=1e-9)
     for c in ("p", "s_r", "s_l", "p_rs_raw", "p_local_raw"):
         assert np.allclose(plain[c], ext[c], rtol=1e-5, atol=1e-9)
     for c in ("trait", "stated", "p_report_raw", "s_l_note"):
