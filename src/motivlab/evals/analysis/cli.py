@@ -11,7 +11,7 @@ structure, to try the analysis without running any model::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,17 +27,24 @@ def analyze_command(
     """Analyse a self-report study: reliability, report vs behaviour, categories, factors, choice, manipulations."""
     from rich.console import Console
 
-    from motivlab.evals.analysis.pipeline import analyze, find_results_files, load_results
+    from motivlab.evals.analysis.pipeline import STEP_NAMES, analyze, find_results_files, load_results
     from motivlab.evals.analysis.report import write_outputs
 
     console = Console(stderr=True)
     sources = find_results_files(results_dir)
     base = Path(results_dir)
     target = out if out is not None else ((base.parent if base.is_file() else base) / "analysis")
-    with console.status("analysing…"):
-        result = analyze(load_results(results_dir))
-    with console.status("writing tables, figures and report…"):
+    with _progress(console) as bar:  # load, each analysis, write: one bar, named phases
+        task = bar.add_task("reading results", total=len(STEP_NAMES) + 2)
+        df = load_results(results_dir)
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"analysing: {name}")
+
+        result = analyze(df, progress=step)
+        bar.update(task, advance=1, description="writing tables, figures and report")
         report = write_outputs(result, target, source=", ".join(str(s) for s in sources))
+        bar.update(task, advance=1, description="done")
     for key, value in result.summary.items():
         typer.echo(f"{key:32s} {value:.4g}")
     for line in result.missing:
@@ -54,9 +61,23 @@ def synthetic_command(
     n_models: Annotated[int, typer.Option(help="number of simulated models")] = 3,
 ) -> None:
     """Write a synthetic results table with planted structure (for trying and testing the analysis)."""
+    from rich.console import Console
+
     from motivlab.evals.synthetic import SyntheticConfig, simulate
     from motivlab.io import write_table
 
-    study = simulate(SyntheticConfig(seed=seed, n_models=n_models))
-    path = write_table(study.results, Path(out) / "results.parquet")
+    with _progress(Console(stderr=True)) as bar:
+        task = bar.add_task(f"simulating {n_models} models", total=2)
+        study = simulate(SyntheticConfig(seed=seed, n_models=n_models))
+        bar.update(task, advance=1, description=f"writing results.parquet ({len(study.results):,} rows)")
+        path = write_table(study.results, Path(out) / "results.parquet")
+        bar.update(task, advance=1, description="done")
     typer.echo(f"wrote {path} ({len(study.results)} rows)")
+
+
+def _progress(console: Any) -> Any:
+    """A rich progress bar with the phase's name and the elapsed time (silent when not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)

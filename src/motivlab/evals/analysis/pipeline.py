@@ -226,8 +226,13 @@ def missing_inputs(df: pd.DataFrame) -> list[str]:
 # orchestration
 
 
-def analyze(df: pd.DataFrame) -> Analysis:
-    """Run every analysis on a validated results table (see :func:`load_results`)."""
+# the analyses in the order they run (``analyze``'s ``progress`` callback gets these names)
+STEP_NAMES = ("test-retest", "cross-context", "report vs behaviour", "categories", "factors", "choice", "manipulations")
+
+
+def analyze(df: pd.DataFrame, progress: Callable[[str], None] | None = None) -> Analysis:
+    """Run every analysis on a validated results table (see :func:`load_results`); ``progress`` is
+    called with each analysis's name (:data:`STEP_NAMES`) before it runs."""
     df = check_results(df)
     samples = sample_table(df)
     items = item_table(samples)
@@ -240,4 +245,9 @@ def analyze(df: pd.DataFrame) -> Analysis:
         lambda: analysis_choice.choice(df, items),
         lambda: analysis_manipulations.manipulations(items),
     ]
-    return Analysis([step() for step in steps], parse_rates(df), missing_inputs(df), items)
+    sections = []
+    for name, step in zip(STEP_NAMES, steps, strict=True):
+        if progress is not None:
+            progress(name)
+        sections.append(step())
+    return Analysis(sections, parse_rates(df), missing_inputs(df), items)

@@ -75,28 +75,53 @@ def _err(est: pd.Series, lo: pd.Series, hi: pd.Series) -> list[np.ndarray]:
     return [np.clip(est - lo, 0, None).to_numpy(), np.clip(hi - est, 0, None).to_numpy()]
 
 
+# what a difference from control is measured in, per manipulation measure
+EFFECT_UNITS = {"pre": "pre-task score, points of 1–100", "post": "post-task score, points of 1–100",
+                "performance": "judged performance, points of 1–7", "completion": "judged completion, points of 1–7",
+                "effort": "judged effort, points of 1–7", "log_tokens": "log completion tokens (0.1 ≈ +10 %)"}
+GROUP_COLOURS = {"positive_extrinsic": "#1b7837", "positive_intrinsic": "#5aae61", "negative_extrinsic": "#c2185b",
+                 "demotivation": "#6a3d9a"}
+
+
 def fig_manipulations(pooled: pd.DataFrame) -> Any:
-    """Pooled effect of each manipulation vs control with 95% intervals, one panel per measure."""
+    """Forest plot: pooled effect of each manipulation vs control with 95% intervals, one panel per
+    measure (three per row, so each stays readable on a page), manipulations grouped by kind."""
     if pooled is None or pooled.empty:
         return None
+    from motivlab.evals.schema import CONDITION_GROUPS, CONDITIONS
+
     plt = _plt()
     measures = list(dict.fromkeys(pooled["measure"]))
-    fig, axes = plt.subplots(1, len(measures), figsize=(3.2 * len(measures), 4.2), sharey=True, squeeze=False)
-    conditions = sorted(pooled["condition"].unique())
-    for ax, m in zip(axes[0], measures, strict=True):
+    present = set(pooled["condition"])
+    conditions = [c for c in CONDITIONS if c in present] + sorted(present - set(CONDITIONS))  # grouped by kind
+    ncols = min(3, len(measures))
+    nrows = -(-len(measures) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, (0.34 * len(conditions) + 1.4) * nrows),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(conditions))
+    for ax, m in zip(axes.flat, measures, strict=False):
         t = pooled[pooled["measure"] == m].set_index("condition").reindex(conditions)
-        y = np.arange(len(conditions))
         sig = t["significant"].fillna(False).astype(bool).to_numpy()
-        for mask, colour in ((sig, "tab:red"), (~sig, "tab:gray")):
+        for mask, colour, label in ((sig, "tab:red", "BH q < 0.05"), (~sig, "tab:gray", "not significant")):
             tt = t[mask]
             ax.errorbar(tt["effect"], y[mask], xerr=_err(tt["effect"], tt["lo"], tt["hi"]), fmt="o",
-                        color=colour, ms=4, capsize=2)
+                        color=colour, ms=4, capsize=2, label=label)
         ax.axvline(0, color="black", lw=0.8)
-        ax.set_title(m)
+        ax.set_title(m, fontsize=11)
+        ax.set_xlabel(EFFECT_UNITS.get(m, "difference from control"), fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
         ax.set_yticks(y, conditions)
+        for tick, c in zip(ax.get_yticklabels(), conditions, strict=False):  # shared axes may hold fewer
+            tick.set_color(GROUP_COLOURS.get(CONDITION_GROUPS.get(c, ""), "black"))
+    for ax in list(axes.flat)[len(measures):]:
+        ax.set_visible(False)
     axes[0][0].invert_yaxis()
-    fig.suptitle("Manipulation − control (pooled over models; red: BH q < 0.05)")
-    fig.tight_layout()
+    handles = [plt.Line2D([], [], color="tab:red", marker="o", ls="", label="BH q < 0.05"),
+               plt.Line2D([], [], color="tab:gray", marker="o", ls="", label="not significant")]
+    handles += [plt.Line2D([], [], color=c, ls="", marker="s", label=g.replace("_", " ")) for g, c in GROUP_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+    fig.suptitle("Each manipulation minus control, pooled over models (mean paired difference, 95% CI)")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -197,6 +222,41 @@ def write_outputs(result: Analysis, out_dir: str | Path, *, source: str = "") ->
     return _html(result, tables, paths, source).write(out / "report.html")
 
 
+# what each figure and table shows, in words (the report's captions)
+FIGURE_CAPTIONS = {
+    "report_behaviour": "Each dot is one sub-task under control: the model's self-reported motivation (x) against "
+                        "the judge's score of its work (y); the title gives the pooled correlation.",
+    "category_profile": "Mean pre-task motivation per task category under control (bars: pooled over models with 95% "
+                        "intervals; dots: each model).",
+    "factor_loadings": "How the five breakdown components load on the two varimax-rotated factors ('want' and "
+                       "'able').",
+    "choice": "How often task 1 was chosen, against how much more the model said it wanted task 1 than task 2 "
+              "before seeing the choice (dots: observed, Wilson 95%; line: logistic fit).",
+    "manipulations": "Each manipulation minus control, per measure: dots are the mean paired difference over "
+                     "sub-tasks and models, bars the 95% interval; red where Benjamini-Hochberg q < 0.05 over all "
+                     "tests. Labels are coloured by the kind of manipulation.",
+}
+TABLE_CAPTIONS = {
+    "retest": "Test-retest reliability: correlation between two independent samples of the same pre-task question.",
+    "cross_context": "Agreement between self-reports asked in different contexts (pre vs breakdown overall, post vs "
+                     "post-similar, pre vs post).",
+    "report_behaviour": "Correlation of each self-report with each behaviour (judged performance, completion, effort, "
+                        "log tokens), per model and pooled.",
+    "category_r2": "How much of the per-task pre-task score the task categories explain (R²).",
+    "category_ols": "Regression of the pre-task score on task categories: one coefficient per category.",
+    "factor_loadings": "Varimax loadings of the breakdown components on the two factors.",
+    "factor_variance": "Variance explained by each factor.",
+    "factor_regression": "Regression of overall motivation on the two factors.",
+    "choice_counts": "How often each task of a pair was chosen, per model.",
+    "choice_logit": "Logistic regression of choosing task 1 on the pre-task score difference (per 10 points).",
+    "choice_gap": "Mean pre-task score of the chosen task minus the unchosen one.",
+    "choice_attached_rate": "How often the task carrying the manipulation was chosen, per manipulation.",
+    "choice_attached_logit": "The same as a logistic regression with the score difference as covariate.",
+    "manipulation_pooled": "Each manipulation minus control, pooled over models: effect, 95% interval, p and BH q.",
+    "condition_means": "Mean of each measure under each condition (all models).",
+}
+
+
 def _html(result: Analysis, tables: dict[str, pd.DataFrame], figs: dict[str, Path], source: str) -> HtmlReport:
     models = sorted(result.items["model"].unique()) if not result.items.empty else []
     rep = HtmlReport("Self-reported motivation vs behaviour",
@@ -221,13 +281,13 @@ def _html(result: Analysis, tables: dict[str, pd.DataFrame], figs: dict[str, Pat
         rep.heading(title)
         for f in fig_names:
             if f in figs:
-                rep.figure(figs[f], f)
+                rep.figure(figs[f], FIGURE_CAPTIONS.get(f, f))
         for t in table_names:
             if t in tables and not tables[t].empty:
-                rep.table(tables[t], t)
+                rep.table(tables[t], f"{TABLE_CAPTIONS.get(t, t)} ({t})", full=f"tables/{t}.csv")
     tests = tables.get("manipulation_tests")
     if tests is not None and not tests.empty:
         shown = tests.sort_values(["significant", "q"], ascending=[False, True])
-        rep.table(shown, "per-model paired t-tests, Benjamini–Hochberg over all of them (significant first)",
-                  max_rows=80)
+        rep.table(shown, "Per-model paired t-tests of each manipulation against control, Benjamini–Hochberg over all "
+                  "of them (significant first) (manipulation_tests)", max_rows=80, full="tables/manipulation_tests.csv")
     return rep
