@@ -293,6 +293,8 @@ def test_no_intact_checkpoint_is_a_one_line_error(tmp_path, finished_run):
     for ckpt in (out / "checkpoints").glob("step_*"):
         (ckpt / "model.safetensors").write_bytes(b"\0" * 10)
     (out / "report.html").unlink()
-    result = _cli("train", cfg, "--out", out, "--resume")
-    assert result.exit_code == 2 and "no intact checkpoint" in result.output
-    assert sum(1 for line in result.output.splitlines() if line.startswith("error:")) == 1
+    for _ in range(2):  # and again: the next --resume must not quietly start over at step 0
+        result = _cli("train", cfg, "--out", out, "--resume")
+        assert result.exit_code == 2 and "no intact checkpoint" in result.output
+        assert sum(1 for line in result.output.splitlines() if line.startswith("error:")) == 1
+    assert len(pd.read_json(out / "steps.jsonl", lines=True)) == 2  # the logs are untouched

@@ -291,7 +291,7 @@ class RunDir:
             step = candidate
             break
         else:
-            if steps:
+            if steps or any(self.checkpoints.glob("corrupt_step_*")):  # also on the next --resume
                 raise ValueError(f"--resume: no intact checkpoint in {self.checkpoints} (all moved to corrupt_step_*); "
                                  "start a new run directory")
         self.truncate_logs(step)
