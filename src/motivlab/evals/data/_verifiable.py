@@ -180,31 +180,33 @@ def _weekday(rng: random.Random) -> Item:
 
 
 # --------------------------------------------------------------------------------------------
-# programming: evaluate a small Python expression we generated (evaluated here, never on user input)
+# programming: a small Python expression and its value, computed alongside it (nothing is eval'ed)
 
 
-def _expr_item(expr: str) -> Item:
-    value = eval(expr, {"__builtins__": {"sum": sum, "range": range, "len": len, "max": max, "min": min,
-                                         "sorted": sorted, "abs": abs}})
+def _expr_item(expr: str, value: int) -> Item:
     return f"What does the Python expression `{expr}` evaluate to?{ANSWER_HINT}", _num(value), "numeric"
 
 
 def _py_sum_range(rng: random.Random) -> Item:
     a = rng.randint(0, 20)
-    return _expr_item(f"sum(range({a}, {a + rng.randint(5, 30)}))")
+    b = a + rng.randint(5, 30)
+    return _expr_item(f"sum(range({a}, {b}))", sum(range(a, b)))
 
 
 def _py_comprehension(rng: random.Random) -> Item:
-    return _expr_item(f"len([x for x in range({rng.randint(20, 200)}) if x % {rng.randint(2, 9)} == 0])")
+    n, k = rng.randint(20, 200), rng.randint(2, 9)
+    return _expr_item(f"len([x for x in range({n}) if x % {k} == 0])", len([x for x in range(n) if x % k == 0]))
 
 
 def _py_divmod(rng: random.Random) -> Item:
-    return _expr_item(f"{rng.randint(50, 999)} // {rng.randint(2, 17)} + {rng.randint(50, 999)} % {rng.randint(2, 17)}")
+    a, b, c, d = rng.randint(50, 999), rng.randint(2, 17), rng.randint(50, 999), rng.randint(2, 17)
+    return _expr_item(f"{a} // {b} + {c} % {d}", a // b + c % d)
 
 
 def _py_sorted_index(rng: random.Random) -> Item:
     xs = rng.sample(range(-50, 100), 6)
-    return _expr_item(f"sorted({xs})[{rng.randint(0, 5)}]")
+    i = rng.randint(0, 5)
+    return _expr_item(f"sorted({xs})[{i}]", sorted(xs)[i])
 
 
 def _py_string_len(rng: random.Random) -> Item:
