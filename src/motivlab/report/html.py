@@ -25,7 +25,7 @@ h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .92em; }
 table { border-collapse: collapse; font-size: .88em; margin: .8em 0; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 .meta { color: #666; font-size: .85em; } pre { background: #f6f6f6; padding: .6em; overflow-x: auto; }
 nav.toc { background: #fafafa; border: 1px solid #e3e3e3; padding: .4em 1.2em; display: inline-block; }

@@ -253,8 +253,23 @@ TABLE_CAPTIONS = {
     "choice_attached_rate": "How often the task carrying the manipulation was chosen, per manipulation.",
     "choice_attached_logit": "The same as a logistic regression with the score difference as covariate.",
     "manipulation_pooled": "Each manipulation minus control, pooled over models: effect, 95% interval, p and BH q.",
-    "condition_means": "Mean of each measure under each condition (all models).",
+    "condition_means": "Mean of each measure (columns) under each condition (rows), all models together.",
 }
+
+
+def _readable(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The shape a person reads best (the CSV keeps the long form): condition means as a
+    condition x measure grid, conditions in the order of schema.CONDITIONS."""
+    if name == "condition_means" and {"condition", "measure", "mean"} <= set(table.columns):
+        from motivlab.evals.schema import CONDITIONS
+
+        grid = table.pivot(index="condition", columns="measure", values="mean")
+        order = [c for c in CONDITIONS if c in grid.index] + sorted(set(grid.index) - set(CONDITIONS))
+        measures = list(dict.fromkeys(table["measure"]))
+        grid = grid.reindex(index=order, columns=measures)
+        grid.columns.name = None
+        return grid.reset_index()
+    return table
 
 
 def _html(result: Analysis, tables: dict[str, pd.DataFrame], figs: dict[str, Path], source: str) -> HtmlReport:
@@ -284,7 +299,7 @@ def _html(result: Analysis, tables: dict[str, pd.DataFrame], figs: dict[str, Pat
                 rep.figure(figs[f], FIGURE_CAPTIONS.get(f, f))
         for t in table_names:
             if t in tables and not tables[t].empty:
-                rep.table(tables[t], f"{TABLE_CAPTIONS.get(t, t)} ({t})", full=f"tables/{t}.csv")
+                rep.table(_readable(t, tables[t]), f"{TABLE_CAPTIONS.get(t, t)} ({t})", full=f"tables/{t}.csv")
     tests = tables.get("manipulation_tests")
     if tests is not None and not tests.empty:
         shown = tests.sort_values(["significant", "q"], ascending=[False, True])
