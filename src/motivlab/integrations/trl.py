@@ -23,8 +23,8 @@ The run directory has our trainer's tables and columns (``rollouts`` adds ``spli
 (teacher-forced) measurement of training, held-out and trap envs on the same schedule,
 ``summary.json``, figures and ``report.html`` (the trainer's own ``finish_run``). Departures:
 ``logprob`` is NaN (TRL does not hand sampling log-probs to reward functions); ``steps`` holds
-TRL's logged scalars (``loss``, ``reward``, ``grad_norm``, ...) rather than our per-phase
-timings; with ``steps_per_generation > 1`` one generation batch serves several optimiser steps
+TRL's logged scalars (``loss``, ``reward``, ``grad_norm``, ``rewards.hint_grade.mean``: TRL's
+``/`` written as ``.``) rather than our per-phase timings; with ``steps_per_generation > 1`` one generation batch serves several optimiser steps
 and is logged under the step at which it was generated. ``examples/trl_grpo.py`` is a complete
 script (single process, ``accelerate launch`` for several processes or GPUs, TRL's vLLM
 generation); docs/monitors_and_trl.md has the recipes.
@@ -303,7 +303,10 @@ class MotivlabMetricsCallback(TrainerCallback):
         if not self._is_main or not logs or "loss" not in logs:
             return
         record = {"step": int(state.global_step) - 1}
-        record.update({k: float(v) for k, v in logs.items() if isinstance(v, int | float) and not isinstance(v, bool)})
+        # TRL's "rewards/x/mean" becomes "rewards.x.mean": in steps.parquet "<a>/<b>" columns are
+        # what an intervention hook logged (docs/run_directory.md), and the report lists them as such
+        record.update({k.replace("/", "."): float(v) for k, v in logs.items()
+                       if isinstance(v, int | float) and not isinstance(v, bool)})
         self.run.append("steps", [record])
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
