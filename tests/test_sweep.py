@@ -144,7 +144,7 @@ def test_sweep_table_rerun_retry_and_refusal(tmp_path, model_dir):
     again = run_sweep(spec, out, progress=False)  # done skipped, failed out of attempts: nothing runs
     assert len(events(out)) == n_events and again.equals(df)
     assert run_sweep(out / "sweep.toml", out, progress=False).equals(df)  # the saved spec is the same spec
-    more = run_sweep({**spec, "max_attempts": 3}, out, progress=False)  # not in the hash: one more try
+    more = run_sweep({**spec, "max_attempts": 3}, out, progress=True)  # not in the hash: one more try
     assert more.iloc[1].attempts == 3 and more.iloc[1].status == "failed" and more.iloc[0].attempts == 1
     with pytest.raises(MotivlabInputError, match="holds a sweep made with another spec"):
         run_sweep(spec, out, progress=False, overrides=["optim.lr=0.5"])
