@@ -23,17 +23,31 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 setup: $(VENV)/.installed
 
+# The lowest supported checkpoint stack (requirements-lowest.txt: transformers, tokenizers, safetensors,
+# huggingface-hub at the lower bounds of pyproject.toml) in a venv layered over $(VENV): it sees every
+# other package of $(VENV) (torch too, nothing else is downloaded), but these four come from here.
+# tests/test_checkpoint_compat.py loads checkpoints written by $(VENV)'s newest versions with it.
+LOWEST ?= .venv-lowest
+$(LOWEST)/.installed: requirements-lowest.txt $(VENV)/.installed
+	rm -rf $(LOWEST)
+	$(BIN)/python -m venv --without-pip $(LOWEST)
+	site=$$($(LOWEST)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	  base=$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))'); \
+	  echo "import site; site.addsitedir('$$base')" > $$site/zz_base_venv.pth && \
+	  $(BIN)/pip install -q --no-deps --target $$site -r requirements-lowest.txt
+	touch $@
+
 demo: setup
 	$(BIN)/motivlab demo --out $(OUT)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
-test: setup lint
-	$(BIN)/python -m pytest -q
+test: setup lint $(LOWEST)/.installed
+	MOTIVLAB_LOWEST_PYTHON=$(abspath $(LOWEST))/bin/python $(BIN)/python -m pytest -q
 
 bench: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache runs
+	rm -rf $(VENV) $(LOWEST) .pytest_cache runs
