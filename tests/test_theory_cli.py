@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -88,6 +89,19 @@ def test_figures_quick(tmp_path: Path) -> None:
     ref = slopes[slopes.setting == "c_y = 0, sR0 = 0.5"].iloc[0]
     assert ref.slope == pytest.approx(-1.0, abs=0.02)
     assert _run("figures", "--out", str(tmp_path), "--only", "7").exit_code == 2
+
+
+def test_figure6_n_star_against_c_y(tmp_path: Path) -> None:
+    """N* at c_y → 0 is the c_y = 0 value, rises with c_y, and the crossing disappears at large c_y."""
+    res = _run("figures", "--out", str(tmp_path), "--quick", "--only", "6")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "fig6_n_star_vs_c_y.png").stat().st_size > 5000
+    table = pd.read_parquet(tmp_path / "fig6_n_star_vs_c_y.parquet")
+    summary = pd.read_parquet(tmp_path / "fig6_summary.parquet").set_index("p0")
+    one = table[table.p0 == 1e-3].n_star.to_numpy(dtype=float, na_value=np.inf)
+    assert one[0] == pytest.approx(summary.loc[1e-3, "n_star_c_y_0"], rel=1e-2)  # c_y = 1e-6 ≈ no transfer
+    finite = one[np.isfinite(one)]
+    assert np.all(np.diff(finite) >= -1e-6 * finite[:-1]) and np.isinf(one[-1])  # rises, then no crossing
 
 
 def test_figure5_missing_module_is_skipped_with_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
