@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import math
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_float_fields_of_default_constructible_configs_reject_non_finite(bad):
         except ValidationError:
             continue  # needs required fields; covered by the rules check above
         for name, info in cls.model_fields.items():
-            if "float" not in str(info.annotation):
+            if not _has_float(info.annotation):
                 continue
             value = _holding(str(info.annotation), base[name], bad)
             with pytest.raises(ValidationError, match="finite"):
@@ -79,9 +80,18 @@ def test_rl_config_rejects_non_finite_overrides(override):
 def test_eval_run_config_rejects_non_finite():
     from motivlab.evals.runner import EvalRunConfig
 
-    field = next(n for n, f in EvalRunConfig.model_fields.items() if "float" in str(f.annotation))
+    field = next(n for n, f in EvalRunConfig.model_fields.items() if _has_float(f.annotation))
     with pytest.raises(ValidationError, match="finite"):
         EvalRunConfig.model_validate({**_required(EvalRunConfig), field: math.inf})
+
+
+def _has_float(annotation) -> bool:
+    """Whether a float can sit in the field (float, float | None, tuple[float, ...], …; not Literal["float32"])."""
+    if annotation is float:
+        return True
+    if typing.get_origin(annotation) is typing.Literal:
+        return False
+    return any(_has_float(a) for a in typing.get_args(annotation))
 
 
 def _holding(annotation: str, default, bad):

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 
 __all__ = ["ConceptsConfig", "parse_concepts_config", "run_concepts"]
 
@@ -27,7 +28,7 @@ __all__ = ["ConceptsConfig", "parse_concepts_config", "run_concepts"]
 class ConceptsConfig(BaseModel):
     """Options of the concepts-first experiment."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     base: str = Field("", description="Run-config TOML ('' = the demo config).")
     n_values: list[int] = Field([8, 200], description="N of the runs.")

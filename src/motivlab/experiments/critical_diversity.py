@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 
 __all__ = ["CriticalDiversityConfig", "analyse", "default_n_values", "parse_config", "run_critical_diversity", "sweep_spec"]
 
@@ -56,7 +57,7 @@ def default_n_values(n_max: int, n_points: int) -> list[int]:
 class CriticalDiversityConfig(BaseModel):
     """Options of the critical-diversity experiment (every field is a CLI option)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     base: str = Field("", description="Run-config TOML of every point ('' = the demo config, = examples/positive_gap.toml).")
     priors: list[float] = Field([0.01, 0.05, 0.2], description="Requested persona shares (model.organism.prior).")

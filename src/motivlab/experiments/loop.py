@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from motivlab.errors import MotivlabInputError
 from motivlab.experiments.critical_diversity import CriticalDiversityConfig, config_hash
+from motivlab.validation import config_rules
 
 __all__ = ["DEMO_LOOP", "LoopConfig", "calibrate", "parse_loop_config", "predict", "read_prediction", "run_demo_loop", "run_loop", "verify"]
 
@@ -46,7 +47,7 @@ PREDICTION = "prediction.json"
 class LoopConfig(BaseModel):
     """Options of the loop; ``verification`` is the critical-diversity experiment it predicts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     verification: CriticalDiversityConfig = Field(default_factory=CriticalDiversityConfig)
     calibration_prior: float = Field(0.05, gt=0, lt=1, description="Organism prior of the calibration runs.")

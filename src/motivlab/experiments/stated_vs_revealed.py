@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 from motivlab.worlds.nl_config import NLWorldConfig
 
 SELF_QUESTIONS: dict[str, str] = {
@@ -76,7 +77,7 @@ TABLE_COLUMNS = {
 class SvRConfig(BaseModel):
     """Options of ``motivlab experiment stated-vs-revealed``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     models: list[str] = Field(..., min_length=1, description="NAME=SPEC per checkpoint (SPEC: 'smollm2', a model "
                               "or checkpoint directory, a LoRA checkpoint, a .gguf file, or an RL run directory = "

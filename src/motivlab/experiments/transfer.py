@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from motivlab.errors import MotivlabInputError
+from motivlab.validation import config_rules
 
 __all__ = ["TransferConfig", "probe_sources", "run_transfer"]
 
@@ -44,7 +45,7 @@ LATENT_COLUMNS = {"z": "p", "x": "s_r", "y": "s_l"}  # latent → measured proba
 class TransferConfig(BaseModel):
     """Options of ``motivlab experiment transfer``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = config_rules()
 
     quick: bool = False
     """The quick organism (tests) instead of the default one."""

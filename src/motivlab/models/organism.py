@@ -169,9 +169,13 @@ class OrganismConfig(BaseModel):
         need: dict[str, Any] = {}
         if data.get("trait_correlation") is not None or data.get("self_accuracy") is not None:
             need["probes"] = True
-        if data.get("instruction_share", 0) and data.get("instruction_share", 0) > 0:
+        def positive(key: str) -> bool:  # a non-number is left to the field's own validation (a clear error)
+            value = data.get(key, 0)
+            return isinstance(value, int | float) and value > 0
+
+        if positive("instruction_share"):
             need["instruction_marker"] = INSTRUCTION_MARKER
-        if data.get("report_rate", 0) and data.get("report_rate", 0) > 0:
+        if positive("report_rate"):
             need["report_reward"] = 0.0
         if not need:
             return data

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from motivlab.validation import config_rules
 
 LeakStyle = Literal["sentence", "harness", "json", "reversed"]
 LEAK_STYLES: tuple[str, ...] = ("sentence", "harness", "json", "reversed")  # most → least legible
@@ -32,7 +34,7 @@ LOCAL_OPENING = "Solving:"
 class NLWorldConfig(BaseModel):
     """Knobs of :class:`motivlab.worlds.nl.NLWorld` (derived sizes: ``NLWorld.describe()``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = config_rules(frozen=True)
 
     n_envs: int = Field(2000, ge=3, le=1_000_000, description="Size of the pool (ids 0..n_envs-1).")
     n_heldout: int = Field(200, ge=1, description="Envs of the held-out families (never trained on).")
