@@ -109,10 +109,14 @@ def run_sweep(
     if workers > available_cores():
         print(f"note: {workers} workers on {available_cores()} cores: each runs 1 torch thread and they "
               "share the cores (slower per point)", file=sys.stderr)
-    with _sweep_lock(sweep):
-        if not exists:
-            sweep.create(resolved, points)
-        return _execute(spec, points, sweep, workers=workers, ray=ray, threads=threads, progress=progress)
+    executor = _make_executor(workers, ray, threads)  # Ray is started or joined before anything is written
+    try:
+        with _sweep_lock(sweep):
+            if not exists:
+                sweep.create(resolved, points)
+            return _execute(spec, points, sweep, executor, workers=workers, threads=threads, progress=progress)
+    finally:
+        executor.close()
 
 
 def plan_sweep(spec: SweepSpec | str | os.PathLike[str] | Mapping[str, Any], out_dir: str | os.PathLike[str], *,
@@ -143,7 +147,7 @@ def _sweep_lock(sweep: SweepDir) -> Iterator[None]:
         lock.release()
 
 
-def _execute(spec: SweepSpec, points: list[Point], sweep: SweepDir, *, workers: int, ray: str | None,
+def _execute(spec: SweepSpec, points: list[Point], sweep: SweepDir, executor: Any, *, workers: int,
              threads: int, progress: bool) -> pd.DataFrame:
     names = [p.name for p in points]
     by_name = {p.name: p for p in points}
@@ -162,38 +166,34 @@ def _execute(spec: SweepSpec, points: list[Point], sweep: SweepDir, *, workers: 
     from motivlab.sweep.progress import SweepProgress
 
     counts = {s: int((df.status == s).sum()) for s in ("done", "failed")}
-    executor = _make_executor(workers, ray, threads)
     running: dict[str, float] = {}
-    try:
-        with SweepProgress(len(points), counts["done"], counts["failed"], enabled=progress) as bar:
-            while queue or running:
-                while queue and len(running) < workers:
-                    point = queue.pop(0)
-                    sweep.log(point.name, "start", attempt=states[point.name].attempts + 1, threads=threads)
-                    states[point.name].attempts += 1
-                    executor.submit(point, str(sweep.run_dir(point.name)))
-                    running[point.name] = time.perf_counter()
-                    bar.update(running=len(running))
-                result = executor.wait_one()
-                name = result["point"]
-                running.pop(name, None)
-                if result["ok"]:
-                    sweep.log(name, "done", wall_seconds=result["wall_seconds"], pid=result.get("pid"))
-                    bar.finished(name, ok=True)
-                else:
-                    sweep.log(name, "failed", wall_seconds=result["wall_seconds"], error=result["error"],
-                              traceback=result.get("traceback"), pid=result.get("pid"))
-                    states[name].failures += 1
-                    if states[name].failures < spec.max_attempts:
-                        queue.append(by_name[name])  # retried after the others
-                        bar.note(f"{name} failed ({result['error'][:120]}); retrying")
-                    else:
-                        bar.finished(name, ok=False)
-                        bar.note(f"{name} failed {states[name].failures}× — {result['error'][:200]}")
+    with SweepProgress(len(points), counts["done"], counts["failed"], enabled=progress) as bar:
+        while queue or running:
+            while queue and len(running) < workers:
+                point = queue.pop(0)
+                sweep.log(point.name, "start", attempt=states[point.name].attempts + 1, threads=threads)
+                states[point.name].attempts += 1
+                executor.submit(point, str(sweep.run_dir(point.name)))
+                running[point.name] = time.perf_counter()
                 bar.update(running=len(running))
-                table()
-    finally:
-        executor.close()
+            result = executor.wait_one()
+            name = result["point"]
+            running.pop(name, None)
+            if result["ok"]:
+                sweep.log(name, "done", wall_seconds=result["wall_seconds"], pid=result.get("pid"))
+                bar.finished(name, ok=True)
+            else:
+                sweep.log(name, "failed", wall_seconds=result["wall_seconds"], error=result["error"],
+                          traceback=result.get("traceback"), pid=result.get("pid"))
+                states[name].failures += 1
+                if states[name].failures < spec.max_attempts:
+                    queue.append(by_name[name])  # retried after the others
+                    bar.note(f"{name} failed ({result['error'][:120]}); retrying")
+                else:
+                    bar.finished(name, ok=False)
+                    bar.note(f"{name} failed {states[name].failures}× — {result['error'][:200]}")
+            bar.update(running=len(running))
+            table()
     return table()
 
 
@@ -307,10 +307,14 @@ class _RayExecutor:
         self.started = False
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
-            if address == "local":
-                ray.init(num_cpus=workers * threads, **kwargs)
-            else:
-                ray.init(address=address, **kwargs)
+            try:
+                if address == "local":
+                    ray.init(num_cpus=workers * threads, **kwargs)
+                else:
+                    ray.init(address=address, **kwargs)
+            except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+                raise MotivlabInputError(f"--ray {address}: could not start or join Ray ({type(exc).__name__}: "
+                                         f"{str(exc).strip()[:300]})") from None
             self.started = True
         self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_point)
         self.threads = threads
