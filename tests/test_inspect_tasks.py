@@ -44,7 +44,8 @@ def _answer(messages, tools, tool_choice, config):
 
 def test_inspect_tasks_round_trip_into_eval_analyze(tmp_path):
     model = get_model("mockllm/model", custom_outputs=_answer)
-    tasks = [inspect_tasks.pre(limit=2, conditions="control,money"), inspect_tasks.breakdown(limit=1, conditions="control"),
+    # conditions as a list is what `-T conditions=control,money` passes; as "a,b" what a Python caller may
+    tasks = [inspect_tasks.pre(limit=2, conditions=["control", "money"]), inspect_tasks.breakdown(limit=1, conditions="control"),
              inspect_tasks.post(limit=2, conditions="control"), inspect_tasks.post_similar(limit=1, conditions="control"),
              inspect_tasks.performance(limit=2, conditions="control"), inspect_tasks.choice(limit=2, conditions="control,money")]
     logs = inspect_eval(tasks, model=model, log_dir=str(tmp_path / "logs"), display="none")

@@ -61,10 +61,12 @@ PRIMARY = {"pre": "score", "breakdown": "overall", "tokens": "count", "performan
            "post": "score", "post_similar": "score", "choice": "chosen"}
 
 
-def _config(measure: str, limit: int | None, conditions: str | None, samples: int, seed: int, temperature: float) -> Any:
+def _config(measure: str, limit: int | None, conditions: str | list[str] | None, samples: int, seed: int,
+            temperature: float) -> Any:
     from motivlab.evals.runner import EvalRunConfig
 
-    chosen = [c.strip() for c in conditions.split(",")] if conditions else list(CONDITIONS)
+    # `-T conditions=control,money` reaches a task as a list (Inspect parses it), a Python call may pass "a,b"
+    chosen = [c.strip() for c in (conditions.split(",") if isinstance(conditions, str) else conditions or CONDITIONS)]
     if measure == "choice":
         chosen = [c for c in chosen if c in CHOICE_CONDITIONS] or ["control"]
     return EvalRunConfig(model="inspect", measures=[measure], conditions=chosen, samples=samples, limit=limit,
@@ -93,7 +95,7 @@ def _item(metadata: dict[str, Any]) -> Item:
     return Item(**{**fields, "categories": tuple(fields["categories"])})
 
 
-def protocol_dataset(measure: str, *, limit: int | None = 5, conditions: str | None = None, samples: int = 1,
+def protocol_dataset(measure: str, *, limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1,
                      seed: int = 0, temperature: float = 0.7) -> MemoryDataset:
     """One Inspect sample per protocol item of ``measure`` (``runner.build_items``, same order)."""
     from motivlab.evals.runner import build_items
@@ -217,7 +219,7 @@ def protocol_scorer(measure: str) -> Any:
     return score
 
 
-def protocol_task(measure: str, *, limit: int | None = 5, conditions: str | None = None, samples: int = 1,
+def protocol_task(measure: str, *, limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1,
                   seed: int = 0, temperature: float = 0.7) -> Task:
     """The Inspect task of one measure (``limit`` sub-tasks/pairs, ``conditions`` comma list)."""
     if measure not in MEASURES:
@@ -228,43 +230,43 @@ def protocol_task(measure: str, *, limit: int | None = 5, conditions: str | None
 
 
 @task
-def pre(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def pre(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Pre-task self-reported motivation (1-100)."""
     return protocol_task("pre", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def breakdown(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def breakdown(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Pre-task breakdown: interest, challenge, mastery, fear, value, overall (1-100 each)."""
     return protocol_task("breakdown", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def tokens(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def tokens(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Effort proxy: completion tokens of the task execution (plus auto-scored correctness)."""
     return protocol_task("tokens", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def performance(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def performance(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Execution judged on seven criteria (1-7) by the grader role (default: the model itself)."""
     return protocol_task("performance", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def post(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def post(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Post-task motivation, asked in the same conversation after the execution."""
     return protocol_task("post", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def post_similar(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def post_similar(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Motivation for a similar task, asked after the execution (a branch of the same conversation)."""
     return protocol_task("post_similar", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
 
 @task
-def choice(limit: int | None = 5, conditions: str | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
+def choice(limit: int | None = 5, conditions: str | list[str] | None = None, samples: int = 1, seed: int = 0, temperature: float = 0.7) -> Task:
     """Which of two tasks the model chooses (1 or 2), with a manipulation attached to one."""
     return protocol_task("choice", limit=limit, conditions=conditions, samples=samples, seed=seed, temperature=temperature)
 
