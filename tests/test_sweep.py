@@ -304,3 +304,15 @@ def test_ray_local_two_cpus(tmp_path, model_dir):
     assert (df.status == "done").all()
     local = run_sweep(spec, tmp_path / "local", progress=False)
     pd.testing.assert_frame_equal(_deterministic(df), _deterministic(local))
+
+
+def test_threads_per_worker_keep_workers_times_threads_within_cores(monkeypatch):
+    from motivlab.sweep import threads_per_worker
+
+    monkeypatch.delenv("MOTIVLAB_TORCH_THREADS", raising=False)
+    assert threads_per_worker(1, cores=2) == 1  # the project default: one thread
+    monkeypatch.setenv("MOTIVLAB_TORCH_THREADS", "8")
+    assert [threads_per_worker(k, cores=16) for k in (1, 2, 4, 16, 32)] == [8, 8, 4, 1, 1]
+    monkeypatch.setenv("MOTIVLAB_TORCH_THREADS", "zero")
+    with pytest.raises(MotivlabInputError, match="MOTIVLAB_TORCH_THREADS"):
+        threads_per_worker(2)

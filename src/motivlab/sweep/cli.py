@@ -17,8 +17,9 @@ from motivlab._cli import user_errors
 def sweep_command(
     spec: Annotated[Path, typer.Argument(help="Sweep spec TOML (see examples/sweep_small.toml and docs/sweep.md).")],
     out: Annotated[Path | None, typer.Option("--out", help="Sweep directory (default: runs/<spec name>).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Points run at the same time (processes; "
-                                         "torch threads per worker = cores // workers).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Points run at the same time (processes; torch "
+                                         "threads per worker: $MOTIVLAB_TORCH_THREADS, default 1, capped at "
+                                         "cores // workers).")] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="Run points as Ray tasks: 'local' (a local Ray with "
                                             "the workers' CPUs) or a cluster address (shared filesystem).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Run-config override for every point: "

@@ -13,7 +13,8 @@ Where points run:
 
 * ``workers = 1``, no Ray: in this process, one after another;
 * ``workers = K > 1``: a pool of K long-lived worker processes (``spawn``), each with
-  ``cores // K`` torch threads (at least 1), so K × threads ≤ cores;
+  :func:`threads_per_worker` torch threads (``$MOTIVLAB_TORCH_THREADS``, default 1, capped at
+  ``cores // K``), so K × threads ≤ cores;
 * ``ray = "local"``: a local Ray started with ``num_cpus = K × threads``; ``ray = ADDRESS``: join
   that cluster (``ray.init(address=...)``). Each point is a Ray task with ``num_cpus = threads``,
   K of them in flight. **Shared filesystem assumed**: every Ray node must see the sweep directory
@@ -47,14 +48,12 @@ def available_cores() -> int:
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    """Torch threads per worker: ``cores // workers`` (at least 1), capped by a user's
-    ``$MOTIVLAB_TORCH_THREADS``, so workers × threads ≤ cores whenever workers ≤ cores."""
+    """Torch threads per worker: ``$MOTIVLAB_TORCH_THREADS`` (default 1, the project's measured best
+    for the small organism on a shared machine) capped at ``cores // workers`` (at least 1), so
+    workers × threads ≤ cores whenever workers ≤ cores."""
     from motivlab.models.loading import torch_threads
 
-    per = max(1, (cores or available_cores()) // workers)
-    if "MOTIVLAB_TORCH_THREADS" in os.environ:
-        per = min(per, torch_threads())
-    return per
+    return max(1, min(torch_threads(), (cores or available_cores()) // workers))
 
 
 def check_ray(ray: str | None) -> None:
