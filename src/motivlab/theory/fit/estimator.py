@@ -89,15 +89,16 @@ class BehaviouralSelectionFit:
             raise MotivlabInputError(
                 f"trajectories: {len(problem.obs)} observed values cannot determine {layout.n_free} free "
                 "parameters; add time points or envs, or use shared_initial=True / fixed=…")
+        estimate_floor = cfg.weighting == "variance" and cfg.noise_floor is None and bool((problem.obs_var > 0).any())
         problem.set_noise_floor(cfg.noise_floor if cfg.noise_floor is not None else 0.3)
-        res = self._multistart(problem)
+        # with the floor still to be estimated, the first descent only needs to get close (≤ 50 iterations)
+        res = self._multistart(problem, max_iter=min(50, cfg.max_iter) if estimate_floor else None,
+                               polish=not estimate_floor)
         n_iter = res.njev
-        if cfg.weighting == "variance" and cfg.noise_floor is None and (problem.obs_var > 0).any():
-            floor = _noise_floor(res.fun / problem.weights, problem.obs_var)
-            if abs(floor - problem.noise_floor) > 0.1 * problem.noise_floor:
-                problem.set_noise_floor(floor)
-                res = self._solve(problem, problem.obs, res.x)
-                n_iter += res.njev
+        if estimate_floor:
+            problem.set_noise_floor(_noise_floor(res.fun / problem.weights, problem.obs_var))
+            res = self._solve(problem, problem.obs, res.x)
+            n_iter += res.njev
         self.data_, self.layout_, self._problem = data, layout, problem
         self.success_, self.message_ = bool(res.success), str(res.message)
         self.n_iterations_ = n_iter
@@ -216,20 +217,20 @@ class BehaviouralSelectionFit:
         lower, upper = layout.bounds()
         return np.clip(th[layout.free], lower, upper)
 
-    def _multistart(self, problem: FitProblem) -> LMResult:
+    def _multistart(self, problem: FitProblem, max_iter: int | None = None, polish: bool = True) -> LMResult:
         """Converge from the grid start; scout each jittered start for a few iterations and
         continue only those that are already at least as good (most are not: cheap insurance);
         with transfer lengths, also converge fully from the no-transfer start."""
         first, *others = self._starts(problem)
-        best = self._solve(problem, problem.obs, first)
+        best = self._solve(problem, problem.obs, first, max_iter=max_iter, polish=polish)
         alone = self._no_transfer_start(problem, first)
         if alone is not None:
-            full = self._solve(problem, problem.obs, alone)
+            full = self._solve(problem, problem.obs, alone, max_iter=max_iter, polish=polish)
             best = full if full.cost < best.cost else best
         for th in others:
             scout = self._solve(problem, problem.obs, th, max_iter=min(6, self.config.max_iter), polish=False)
             if scout.cost < best.cost * (1 + 1e-3):
-                full = self._solve(problem, problem.obs, scout.x)
+                full = self._solve(problem, problem.obs, scout.x, max_iter=max_iter, polish=polish)
                 best = full if full.cost < best.cost else best
         return best
 
@@ -241,9 +242,10 @@ class BehaviouralSelectionFit:
                                   max_iter=max_iter or self.config.max_iter, **opts)
         if problem.block and polish:
             n_block = res.njev
+            # the block descent is converged: a few exact iterations suffice (stall window 5)
             res = levenberg_marquardt(lambda th: problem.residuals(th, obs),
                                       lambda th: problem.exact_jacobian(th, obs), res.x,
-                                      max_iter=max_iter or self.config.max_iter, **opts)
+                                      max_iter=max_iter or self.config.max_iter, stall_window=5, **opts)
             res.njev += n_block
         return res
 
