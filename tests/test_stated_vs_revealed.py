@@ -72,6 +72,11 @@ def test_stated_vs_revealed_tiny(tmp_path):
     # a rerun reuses finished checkpoints: nothing is loaded or asked again
     again = run_stated_vs_revealed(cfg, loader=loader, backend_factory=factory)
     assert len(loads) == 2 and np.allclose(again["value"].fillna(-1), table["value"].fillna(-1))
+    # ... but never results measured with other options
+    from motivlab.errors import MotivlabInputError
+
+    with pytest.raises(MotivlabInputError, match="other options"):
+        run_stated_vs_revealed(cfg.model_copy(update={"group": 3}), loader=loader, backend_factory=factory)
 
 
 def test_stated_vs_revealed_cli_checks_before_writing(tmp_path):

@@ -303,12 +303,17 @@ def run_stated_vs_revealed(
     write_json(cfg.out / "run.json", {"options": options, "metadata": run_metadata(cfg.seed, options),
                                       "table_schema": TABLE_COLUMNS})
     rows: list[dict[str, Any]] = []
+    same = {k: v for k, v in options.items() if k not in ("models", "out")}  # what a reused result must share
     for ck in checkpoints:
         folder = cfg.out / ck.name
         done = folder / "done.json"
         if done.is_file():
-            rows += json.loads(done.read_text())["rows"]
-            continue
+            saved = json.loads(done.read_text())
+            if saved.get("spec") == ck.spec and saved.get("options") == same:
+                rows += saved["rows"]
+                continue
+            raise MotivlabInputError(f"{folder} was measured with other options or another model; "
+                                     "use another --out (or the same options)")
         folder.mkdir(parents=True, exist_ok=True)
         if loader is None:
             from motivlab.models.loading import load_causal_lm
@@ -325,7 +330,7 @@ def run_stated_vs_revealed(
             backend = backend_factory(ck, model, tokenizer)
         got = stated_rows(ck.name, backend, ck.spec, world, split_envs["train"], cfg, folder)
         got += revealed_rows(ck.name, model, tokenizer, world, split_envs, cfg, folder)
-        write_json(done, {"spec": ck.spec, "rows": got})
+        write_json(done, {"spec": ck.spec, "options": same, "rows": got})
         rows += got
         del model, backend
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
