@@ -1,6 +1,6 @@
 """Where environments live: named generators of latent coordinates ``u_i ∈ R^d``.
 
-In the heterogeneous behavioural-selection model (``shared/design/theory.md``) transfer between
+In the heterogeneous behavioural-selection model (``docs/theory.md``) transfer between
 two environments decays with the distance between their coordinates,
 ``C_ij = exp(-|u_i - u_j|² / (2 ℓ²))``. The *geometry* of the environment distribution therefore
 decides how many neighbours an environment has within a transfer length, and so how fast

@@ -1,6 +1,6 @@
 """The heterogeneous behavioural-selection model: environments at coordinates, transfer by distance.
 
-Model (``shared/design/theory.md``, "Heterogeneous coupling"). Environment ``i`` has latents
+Model (``docs/theory.md``, "The model in full"). Environment ``i`` has latents
 ``z_i, x_i, y_i`` (propensity, reward-seeking skill, local skill logits), a coordinate ``u_i``
 drawn from a geometry (:mod:`motivlab.theory.heterogeneous.geometries`), learnabilities
 ``log α^k_i ~ N(log ᾱ^k, σ_k²)`` and initial logits ``N(logit(p0), ·)`` etc. Each latent climbs

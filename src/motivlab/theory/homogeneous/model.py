@@ -5,7 +5,7 @@ Latents per environment: ``z`` (propensity logit), ``x`` (reward-seeking skill l
 reward is ``R = p (sR - κ) + (1 - p) sL``. Every function broadcasts over leading batch
 dimensions, shape ``(..., N)``; nothing here loops over environments or ensemble members.
 
-See ``shared/design/theory.md`` for the model and its stated limits.
+See ``docs/theory.md`` ("The model in full", "Honest limits") for the model and its stated limits.
 """
 
 from __future__ import annotations
