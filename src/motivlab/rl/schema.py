@@ -153,7 +153,10 @@ def render_markdown() -> str:
         "| `metrics.parquet` (+ `.csv`, `.jsonl`) | per step x env p, sR, sL, sampled and exact |",
         "| `rollouts.parquet` (+ `.jsonl`) | every completion |",
         "| `steps.parquet` (+ `.csv`, `.jsonl`) | per step update statistics and timings |",
-        "| `checkpoints/step_NNNNNN/` | model + tokenizer (`save_pretrained`), `trainer_state.pt`, `organism.json` for organisms |",
+        "| `checkpoints/step_NNNNNN/` | model + tokenizer (`save_pretrained`), `trainer_state.pt` (optimiser + RNG "
+        "states as plain tensors and numbers, read with `torch.load(weights_only=True)`), `organism.json` for organisms |",
+        "| `checkpoints/corrupt_step_NNNNNN/` | only after a `--resume` found that checkpoint unreadable: set aside, "
+        "the run continued from the previous one |",
         "| `figures/*.png`, `summary.json`, `report.html` | at the end |",
         "",
         "The `.jsonl` logs are appended during the run and are the source of truth while it runs; the",
