@@ -43,6 +43,7 @@ def test_transfer_probes_on_the_quick_organism(tmp_path, organism_quick_dir, one
     cfg = TransferConfig(quick=True, single=2, clusters=1, cluster_size=2, steps=1, bootstrap=20, bins=4)
     summary = run_transfer(cfg, tmp_path / "t", progress=False)
     assert set(summary["kernel"]) == {"z", "x", "y"}
+    assert "same_region" in pd.read_parquet(tmp_path / "t" / "pairs.parquet").columns
     pairs = pd.read_parquet(tmp_path / "t" / "pairs.parquet")
     probes = pd.read_parquet(tmp_path / "t" / "probes.parquet")
     binned = pd.read_parquet(tmp_path / "t" / "binned.parquet")

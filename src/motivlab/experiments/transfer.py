@@ -157,6 +157,8 @@ def measure_probes(cfg: TransferConfig, *, progress: bool = True) -> dict[str, A
     heldout_ids = np.asarray(world.env_ids("heldout"))
     probe_ids = np.concatenate([train_ids, heldout_ids])
     split = {int(e): "train" for e in train_ids} | {int(e): "heldout" for e in heldout_ids}
+    # the hint world's key regions (envs sharing a key character: the world's own local transfer)
+    region = getattr(world, "_key_region", None)
     sources = probe_sources(coords, train_ids, cfg)
     if not sources:
         raise MotivlabInputError("transfer: single + clusters must be at least 1")
@@ -181,6 +183,7 @@ def measure_probes(cfg: TransferConfig, *, progress: bool = True) -> dict[str, A
             for e in probe_ids.tolist():
                 d = np.sqrt(np.min(np.sum((coords[src] - coords[e]) ** 2, axis=1)))
                 row = {"probe": k, "env_id": e, "split": split[e], "is_source": bool(e in set(src.tolist())),
+                       "same_region": bool(region is not None and (region[src] == region[e]).any()),
                        "distance": float(d), "distance_centre": float(np.sqrt(np.sum((centre - coords[e]) ** 2)))}
                 for lat, col in LATENT_COLUMNS.items():
                     b, a = float(base.at[e, col]), float(after.at[e, col])

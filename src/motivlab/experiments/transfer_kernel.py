@@ -79,6 +79,11 @@ def _binned(d: np.ndarray, src: np.ndarray, dst: np.ndarray, edges: np.ndarray) 
         return np.where(sxx > 0, sxy / sxx, np.nan), sxx
 
 
+def _ratio(src: np.ndarray, dst: np.ndarray) -> float:
+    ss = float(src @ src)
+    return float(src @ dst) / ss if ss > 0 else float("nan")
+
+
 def _per_probe(pairs: pd.DataFrame, probes: pd.DataFrame, lat: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per probe: (distances, source Δ repeated, env Δ) of the non-source envs."""
     src_d = probes.set_index("probe")[f"d{lat}_source"]
@@ -133,6 +138,22 @@ def analyse(raw: dict[str, Any], cfg: TransferConfig) -> dict[str, Any]:
                                     "source_change_sd": float(probes[f"d{lat}_source"].std(ddof=1)) if len(probes) > 1 else np.nan,
                                     "n_probes": len(per), "n_pairs": len(d)})
                 curves[lat] = (a, ell)
+    # the world's own local transfer: pairs in the same key region vs the rest (any distance)
+    regional = {}
+    if "same_region" in pairs.columns and pairs.loc[~pairs["is_source"], "same_region"].any():
+        for lat in LATENT_COLUMNS:
+            regional[lat] = {}
+            for name, flag in (("same_region", True), ("other", False)):
+                per = _per_probe(pairs[pairs["same_region"] == flag], probes, lat)
+                per = [q for q in per if len(q[0])]
+                if not per:
+                    continue
+                coef = [_ratio(*(np.concatenate([per[i][j] for i in pick]) for j in (1, 2)))
+                        for pick in (rng.integers(len(per), size=len(per)) for _ in range(cfg.bootstrap))]
+                s_all, y_all = (np.concatenate([q[j] for q in per]) for j in (1, 2))
+                lo, hi = np.nanpercentile(coef, [2.5, 97.5])
+                regional[lat][name] = {"transfer": _ratio(s_all, y_all), "ci": [float(lo), float(hi)],
+                                       "n_pairs": len(s_all)}
     kernel = pd.DataFrame(kernel_rows)
     binned = pd.DataFrame(binned_rows)
     # per-env learnabilities of single-env probes: Δ_i / (steps · g_i) at the starting state (per RL step,
@@ -156,6 +177,7 @@ def analyse(raw: dict[str, Any], cfg: TransferConfig) -> dict[str, Any]:
                                  "rss_gaussian": r["rss_gaussian"], "rss_binned": r["rss_binned"]}
                    for r in kernel_rows},
         "mean_field_coupling": mean_field,
+        "key_region": regional,
         "fit_fixed_lengths": {f"ell_{lat}": v["length"] for lat, v in
                               {r["latent"]: r for r in kernel_rows}.items()},
         "fit_fixed_homogeneous": {f"c_{lat}": v for lat, v in mean_field.items()},
