@@ -152,6 +152,7 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
     assert (rollouts["n_tokens"] >= 1).all() and (rollouts["n_tokens"] <= 8).all()
     steps = pd.read_parquet(run / "steps.parquet")
     assert steps["step"].tolist() == [0, 1] and {"loss", "reward", "grad_norm"} <= set(steps.columns)
+    assert not [c for c in steps.columns if "/" in c]  # "<hook>/<name>" columns are interventions' (TRL's "/" -> ".")
     np.testing.assert_allclose(steps["reward"].to_numpy(), trl_reward, atol=1e-6)
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert changed, "GRPO steps left every parameter unchanged"

@@ -44,6 +44,7 @@ def overall_figure(metrics: pd.DataFrame, path: Path) -> Path:
                 ax.plot(ex.step, ex[f"{col}_exact"], "o-", color=colour, ms=3, lw=1.8, label=f"{split}, exact")
         ax.set_title(title)
         ax.set_xlabel("RL step")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers, even in a 4-step run
         ax.set_ylim(-0.02, 1.02)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
@@ -64,6 +65,7 @@ def per_env_figure(metrics: pd.DataFrame, path: Path) -> Path:
             ax.plot(rows.step, rows[f"{col}_exact"], color=SPLIT_COLOURS.get(split, "grey"), alpha=0.35, lw=0.8)
         ax.set_title(f"{title}, per env (exact)")
         ax.set_xlabel("RL step")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers, even in a 4-step run
         ax.set_ylim(-0.02, 1.02)
     handles = [plt.Line2D([], [], color=c, label=s) for s, c in SPLIT_COLOURS.items()]
     axes[0].legend(handles=handles, fontsize=8)
@@ -84,6 +86,7 @@ def reward_figure(steps: pd.DataFrame, path: Path) -> Path:
     axes[1].set_title("loss")
     for ax in axes:
         ax.set_xlabel("RL step")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers, even in a 4-step run
     fig.tight_layout()
     return save_figure(fig, path)
 
