@@ -10,7 +10,8 @@ Python::
     table = run_sweep(spec, "runs/nstar", workers=2)   # also runs/nstar/sweep.parquet
 
 Modules: :mod:`~motivlab.sweep.spec` (spec, point names, validation), :mod:`~motivlab.sweep.state`
-(the sweep directory, resume semantics), :mod:`~motivlab.sweep.engine` (local pool / Ray),
+(the sweep directory, resume semantics), :mod:`~motivlab.sweep.engine` (scheduling, retries),
+:mod:`~motivlab.sweep.executors` (in-process, local pool, Ray),
 :mod:`~motivlab.sweep.worker` (one point in a worker), :mod:`~motivlab.sweep.table` (the table
 schema). Imports downward only (config, rl); nothing but the CLI and experiments imports it.
 """
