@@ -101,6 +101,8 @@ def test_unsupported_fields_are_named_never_ignored(client):
                           ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools")]:
         with pytest.raises(openai.BadRequestError, match=field):
             client.chat.completions.create(model="tiny", messages=CONV, max_tokens=2, **kwargs)
+    with pytest.raises(openai.BadRequestError, match="--max-tokens"):  # one worker serves all: replies are bounded
+        client.chat.completions.create(model="tiny", messages=CONV, max_tokens=5000)
     with pytest.raises(openai.BadRequestError, match="echo"):
         client.completions.create(model="tiny", prompt="x", echo=True)
     with pytest.raises(openai.NotFoundError, match="tiny"):

@@ -100,6 +100,7 @@ def serve_command(
     request_timeout: Annotated[float, typer.Option(help="seconds before an unanswered request gets a 504")] = 600.0,
     max_body_mb: Annotated[float, typer.Option(help="largest request body (MB); larger ones get a 413")] = 8.0,
     max_n: Annotated[int, typer.Option(help="largest n (choices per request)")] = 16,
+    max_tokens: Annotated[int, typer.Option(help="largest max_tokens per reply; a request without max_tokens gets up to this")] = 2048,
 ) -> None:
     """Serve a local model over an OpenAI-compatible API (/v1/chat/completions, /v1/completions, /v1/models)."""
     from motivlab.errors import check_range
@@ -109,7 +110,8 @@ def serve_command(
     limits = Limits(max_queue=int(check_range("max_queue", max_queue, low=1, high=100_000)),
                     request_timeout_s=float(check_range("request_timeout", request_timeout, low=0.0, low_inclusive=False)),
                     max_body_bytes=int(check_range("max_body_mb", max_body_mb, low=0.0, low_inclusive=False) * 1024 * 1024),
-                    max_n=int(check_range("max_n", max_n, low=1, high=1024)))
+                    max_n=int(check_range("max_n", max_n, low=1, high=1024)),
+                    max_tokens=int(check_range("max_tokens", max_tokens, low=1, high=1_000_000)))
     serve(model, host=host, port=port, batch_size=batch_size, name=name, threads=threads, device=device,
           api_key_env=api_key_env, limits=limits)
 

@@ -52,7 +52,7 @@ def serve(spec: str, *, host: str = "127.0.0.1", port: int = 8000, batch_size: i
 
         torch.set_num_threads(int(check_range("threads", threads, low=1, high=1024)))
     model, tokenizer = load_causal_lm(spec, device=str(resolve_device(device)))
-    engine = Engine(model, tokenizer, batch_size=batch_size, max_queue=limits.max_queue)
+    engine = Engine(model, tokenizer, batch_size=batch_size, max_queue=limits.max_queue, max_tokens=limits.max_tokens)
     model_name = name or spec
     app = create_app(engine, model_name=model_name, limits=limits, api_key=api_key)
 

@@ -43,6 +43,7 @@ class Limits:
     request_timeout_s: float = 600.0  # a request not answered by then gets a 504
     max_body_bytes: int = 8 * 1024 * 1024  # larger bodies get a 413 before they are read
     max_n: int = 16  # choices per request
+    max_tokens: int = 2048  # reply tokens per choice: a larger max_tokens is a 400, none means up to this
 
 
 def create_app(engine: Engine, *, model_name: str, limits: Limits = Limits(), api_key: str | None = None) -> Any:
@@ -94,6 +95,9 @@ def create_app(engine: Engine, *, model_name: str, limits: Limits = Limits(), ap
 
     async def _run(prompts: list[str], req: Any, param: str) -> tuple[Job, list[Reply]]:
         sampling = sampling_of(req)
+        if sampling.max_tokens is not None and sampling.max_tokens > limits.max_tokens:
+            raise RequestError(f"max_tokens={sampling.max_tokens} is above this server's limit of {limits.max_tokens} "
+                               "(motivlab serve --max-tokens)", param="max_tokens")
         prompt_ids = [await asyncio.to_thread(engine.encode, p, param=param, max_tokens=sampling.max_tokens)
                       for p in prompts]
         job = Job(prompts, prompt_ids, sampling, req.seed, top_logprobs_of(req),

@@ -63,8 +63,10 @@ class Job:
 class Engine:
     """The model, its tokenizer and the worker thread that is the only one to touch them."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, wait_ms: float = 20.0, max_queue: int = 64) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 8, wait_ms: float = 20.0, max_queue: int = 64,
+                 max_tokens: int = 2048) -> None:
         self.model, self.tokenizer = model, tokenizer
+        self.max_tokens = int(max_tokens)  # the cap of a reply whose request gave no max_tokens
         self.batch_size, self.wait_s = int(batch_size), wait_ms / 1000
         self.stats = Throughput()
         self.context = _context_length(model, tokenizer)
@@ -176,7 +178,9 @@ class Engine:
         from motivlab.models.generation import sample
 
         s = jobs[0].sampling
-        caps = [s.max_tokens or self.context - len(ids) for job in jobs for ids in job.prompt_ids]
+        # no max_tokens: the rest of the context, but at most the server's cap (one worker decodes for
+        # everyone, so an unbounded reply would hold every other client for minutes)
+        caps = [s.max_tokens or min(self.max_tokens, self.context - len(ids)) for job in jobs for ids in job.prompt_ids]
         device = next(self.model.parameters()).device
         seed = jobs[0].seed if jobs[0].seed is not None else secrets.randbits(63)
         generator = torch.Generator(device=device).manual_seed(seed % (1 << 63))
