@@ -112,7 +112,12 @@ class HtmlReport:
               full: str | None = None) -> HtmlReport:
         """A pandas DataFrame as an HTML table (first ``max_rows`` rows). ``full``: the path of the
         whole table relative to the report (e.g. ``tables/x.csv``), linked when rows are cut."""
-        shown = df.head(max_rows)
+        import pandas as pd
+
+        shown = df.head(max_rows).copy()
+        for col in shown.columns:  # None (not NaN) in object columns: also a dash
+            if pd.api.types.is_object_dtype(shown[col]):
+                shown[col] = [("—" if v is None else v) for v in shown[col]]
         body = shown.to_html(index=False, border=0, float_format=lambda v: float_format.format(v), na_rep="—")
         note = ""
         if len(df) > max_rows:
