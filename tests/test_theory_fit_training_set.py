@@ -107,3 +107,19 @@ def test_group_advantage_scaling_amplifies_tiny_gaps_near_full_reward():
     assert (gradients(half, advantage_scale="group") / gradients(half))[0, 0] == pytest.approx((1 - 2 * 0.5**8) / 0.5)
     mid = np.array([[0.0], [0.0], [0.0]])
     assert gradients(mid, advantage_scale="group")[0, 0] == pytest.approx(0.0)  # no gap, no rate
+
+
+def test_identifiability_is_scale_invariant():
+    """A parameter with a huge Jacobian column (a coupling at its bound on the demo run, norm 31,000)
+    must not make the well-determined ones look unidentified; a truly collinear pair still is."""
+    from motivlab.theory.fit.problem import jacobian_covariance
+
+    rng = np.random.default_rng(0)
+    jac = rng.normal(size=(500, 4))
+    jac[:, 0] *= 1e6
+    cov, ident = jacobian_covariance(jac, 1.0)
+    assert ident.all()
+    np.testing.assert_allclose(cov, np.linalg.inv(jac.T @ jac), rtol=1e-6)
+    jac[:, 3] = 2.0 * jac[:, 2]  # α and c trading off exactly
+    _, ident = jacobian_covariance(jac, 1.0)
+    np.testing.assert_array_equal(ident, [True, True, False, False])

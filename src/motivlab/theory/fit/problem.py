@@ -195,17 +195,26 @@ def offdiag_sq_dist(data: Trajectories, *, trained_only: bool = False) -> np.nda
 
 
 def jacobian_covariance(jac: np.ndarray, s2: float) -> tuple[np.ndarray, np.ndarray]:
-    """``s² (JᵀJ)⁻¹`` and a per-parameter *identified* mask, from the eigenvectors of ``JᵀJ``.
+    """``s² (JᵀJ)⁻¹`` and a per-parameter *identified* mask, from the eigenvectors of the
+    column-scaled ``JᵀJ`` (its correlation form ``D⁻¹ JᵀJ D⁻¹``, ``D = diag(JᵀJ)^½``).
 
     Directions with eigenvalue below 1e-10 of the largest carry no information (e.g. a
     learnability whose latent never moves, a value stuck at the clip); every parameter loading on
     such a direction (|component| > 1e-3) is unidentified and gets an infinite stderr rather
-    than a deceptively small one. ``JᵀJ`` rather than an SVD of the tall ``J``: P² memory.
+    than a deceptively small one, and so is a parameter whose column is numerically zero (below
+    1e-9 of the largest). Why scaled: unscaled, one parameter with a huge column (on the demo run
+    a coupling at its bound, column norm 31,000 against ~100 for the others) pushed well-determined
+    learnabilities below the 1e-10 ratio and flagged them unidentified. ``JᵀJ`` rather than an
+    SVD of the tall ``J``: P² memory.
     """
     jtj = jac.T @ jac
-    ev, vec = np.linalg.eigh(jtj.toarray() if sparse.issparse(jtj) else jtj)
+    jtj = jtj.toarray() if sparse.issparse(jtj) else np.asarray(jtj)
+    d = np.sqrt(np.clip(np.diag(jtj), 0.0, None))
+    dead = d <= 1e-9 * max(float(d.max(initial=0.0)), 1e-300)
+    scale = np.where(dead, 1.0, d)
+    ev, vec = np.linalg.eigh(jtj / np.outer(scale, scale))
     top = max(float(ev.max()), 1e-300)
     null = ev < 1e-10 * top
-    identified = ~(np.abs(vec[:, null]) > 1e-3).any(axis=1)
+    identified = ~(np.abs(vec[:, null]) > 1e-3).any(axis=1) & ~dead
     ev = np.maximum(ev, top * 1e-10)
-    return s2 * (vec / ev) @ vec.T, identified
+    return s2 * ((vec / ev) @ vec.T) / np.outer(scale, scale), identified
