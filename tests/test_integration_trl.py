@@ -154,6 +154,7 @@ def test_grpo_trainer_two_steps_writes_our_metrics(tmp_path):
     assert steps["step"].tolist() == [0, 1] and {"loss", "reward", "grad_norm"} <= set(steps.columns)
     assert not [c for c in steps.columns if "/" in c]  # "<hook>/<name>" columns are interventions' (TRL's "/" -> ".")
     np.testing.assert_allclose(steps["reward"].to_numpy(), trl_reward, atol=1e-6)
+    np.testing.assert_allclose(steps["p"].to_numpy(), overall["p"].to_numpy(), equal_nan=True)  # as our trainer's steps
     changed = [n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])]
     assert changed, "GRPO steps left every parameter unchanged"
     # a second run from step 0 into the same directory is refused, not mixed into the first

@@ -261,6 +261,7 @@ class MotivlabMetricsCallback(TrainerCallback):
         self._is_main = True
         self._exact: dict[int, pd.DataFrame] = {}  # step -> exact measurement not yet written
         self._measured: dict[int, str] = {}
+        self._p: dict[int, float] = {}  # step -> sampled p of the training envs (steps.parquet's "p", as ours)
 
     @property
     def run_dir(self) -> Path:
@@ -307,6 +308,8 @@ class MotivlabMetricsCallback(TrainerCallback):
         # what an intervention hook logged (docs/run_directory.md), and the report lists them as such
         record.update({k.replace("/", "."): float(v) for k, v in logs.items()
                        if isinstance(v, int | float) and not isinstance(v, bool)})
+        if (p := self._p.pop(record["step"], None)) is not None:
+            record["p"] = p
         self.run.append("steps", [record])
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -355,6 +358,8 @@ class MotivlabMetricsCallback(TrainerCallback):
         for (step, split), part in df.groupby(["step", "split"], sort=True):
             metrics = rollout_metrics(int(step), part["env_id"].to_numpy(), part["reward"].to_numpy(),
                                       part["route"].tolist(), split=str(split), confidence=self.confidence)
+            if split == "train":
+                self._p[int(step)] = float(metrics.loc[metrics["env_id"] == -1, "p"].iloc[0])
             if split == "train" and int(step) in self._exact:
                 metrics = merge_exact(metrics, self._exact.pop(int(step)), int(step), self._measured)
             self.run.append("metrics", metrics.to_dict("records"))

@@ -87,7 +87,7 @@ TABLES: dict[str, tuple[str, list[Column]]] = {
     ),
     "steps": (
         "One row per RL step: the update's statistics and timings (TRL runs: TRL's logged scalars instead, "
-        "under TRL's names with `/` written as `.`, e.g. rewards.hint_grade.mean).",
+        "under TRL's names with `/` written as `.`, e.g. rewards.hint_grade.mean, plus `p`).",
         [
             Column("step", "RL step", "step"),
             Column("reward", "mean reward of the step's rollouts (training envs)", "reward in [0, 1]"),
