@@ -48,6 +48,21 @@ def test_fit_table_output_and_fix(tmp_path):
     assert "alpha_z" in res.stdout and "N*(p0)" in res.stdout
 
 
+def test_fit_takes_couplings_from_transfer_probes(tmp_path):
+    _write_csv(tmp_path / "traj.csv", seed=2)
+    summary = {"fit_fixed_homogeneous": {"c_z": 0.9, "c_x": 0.3, "c_y": 0.02}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "traj.csv"), "--transfer", str(tmp_path / "summary.json"),
+                                   "--fix", "c_y=0", "--json", "--p0", "0.1"])
+    assert res.exit_code == 0, res.output
+    est = json.loads(res.stdout)["estimates"]
+    assert est["c_z"]["fixed"] and est["c_z"]["estimate"] == 0.9 and est["c_x"]["estimate"] == 0.3
+    assert est["c_y"]["estimate"] == 0.0  # --fix wins over the probes
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "traj.csv"), "--transfer", str(tmp_path / "summary.json"),
+                                   "--coupling", "lengths"])
+    assert res.exit_code == 2 and "fit_fixed_lengths" in res.output
+
+
 def test_fit_bad_input_exits_2(tmp_path):
     _write_csv(tmp_path / "traj.csv")
     runner = CliRunner()

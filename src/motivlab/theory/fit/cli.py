@@ -40,6 +40,22 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
     return fixed
 
 
+def _transfer_fixed(path: Path | None, coupling: str) -> dict[str, float]:
+    """Couplings (or transfer lengths) measured by transfer probes, to hold fixed in the fit."""
+    if path is None:
+        return {}
+    import json
+
+    if not path.is_file():
+        raise MotivlabInputError(f"--transfer {path}: no such file (expected the summary.json of motivlab experiment transfer)")
+    summary = json.loads(path.read_text())
+    key = {"homogeneous": "fit_fixed_homogeneous", "lengths": "fit_fixed_lengths"}.get(coupling)
+    if key is None or key not in summary:
+        raise MotivlabInputError(f"--transfer {path}: no {key or 'coupling'} values for --coupling {coupling} "
+                                 "(homogeneous and lengths are supported)")
+    return {name: float(v) for name, v in summary[key].items()}
+
+
 def _parse_floats(name: str, text: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -208,6 +224,8 @@ def fit_command(
     per_env_learnabilities: bool = typer.Option(False, "--per-env-learnabilities", help="Fit α per env."),
     shared_initial: bool = typer.Option(False, "--shared-initial", help="One initial condition for all envs."),
     fix: list[str] = typer.Option([], "--fix", help="Hold a parameter fixed, NAME=VALUE (e.g. c_y=0); repeatable."),
+    transfer: Path | None = typer.Option(None, "--transfer", help="summary.json of `motivlab experiment transfer`: hold "
+                                         "the couplings (homogeneous) or lengths at the probes' values; --fix wins."),
     source: str = typer.Option("auto", help="Run metrics: auto (exact where measured) | exact | sampled."),
     split: list[str] = typer.Option([], "--split", help="Keep only these splits (repeatable; default all)."),
     kappa: float = typer.Option(0.0, help="Cost of reward-seeking κ (fixed)."),
@@ -239,9 +257,10 @@ def fit_command(
     is_run = path.is_dir() or path.name == "metrics.parquet"
     normalize = normalize or ("mean" if is_run else "sum")
     horizon_value: float | str | None = _parse_horizon(horizon, is_run)
+    fixed = {**_transfer_fixed(transfer, coupling), **_parse_fix(fix)}
     fitter = BehaviouralSelectionFit(coupling, shared_learnabilities=not per_env_learnabilities,
                                      shared_initial=shared_initial, kappa=kappa, lam=lam, normalize=normalize,
-                                     clip=clip, fixed=_parse_fix(fix), uncertainty=uncertainty,
+                                     clip=clip, fixed=fixed, uncertainty=uncertainty,
                                      n_bootstrap=n_bootstrap, seed=seed, loss=loss, advantage_scale=advantage_scale,
                                      group_size=group_size, max_iter=max_iter)
     p0_grid = _parse_floats("--p0", p0)
