@@ -64,3 +64,14 @@ def test_transfer_probes_on_the_quick_organism(tmp_path, organism_quick_dir, one
         assert (tmp_path / "t" / name).is_file()
     with pytest.raises(MotivlabInputError, match="already there"):
         run_transfer(cfg, tmp_path / "t", progress=False)
+
+
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from motivlab.cli import app
+
+    for args, needle in ((["--steps", "0"], "steps"), (["--scale-rewards", "bogus"], "scale_rewards")):
+        res = CliRunner().invoke(app, ["experiment", "transfer", "--out", str(tmp_path / "t"), *args])
+        assert res.exit_code == 2 and needle in res.output, res.output
+        assert not (tmp_path / "t").exists()
