@@ -154,6 +154,15 @@ def _mean_interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def _clip_to_scale(table: Any) -> Any:
+    """t intervals of a few bounded scores can leave the scale; clip them to it (1-100 for the
+    protocol's reports, 0-1 for everything else)."""
+    reports = table["measure"].str.startswith(("pre/", "breakdown/"))
+    for col in ("lo", "hi"):
+        table[col] = table[col].where(~reports, table[col].clip(1, 100)).where(reports, table[col].clip(0, 1))
+    return table
+
+
 def _row(name: str, kind: str, measure: str, split: str, value: float, lo: float, hi: float, n: int,
          exact: bool = False) -> dict[str, Any]:
     return {"checkpoint": name, "kind": kind, "measure": measure, "split": split, "value": float(value),
@@ -333,7 +342,7 @@ def run_stated_vs_revealed(
         write_json(done, {"spec": ck.spec, "options": same, "rows": got})
         rows += got
         del model, backend
-    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    table = _clip_to_scale(pd.DataFrame(rows, columns=list(TABLE_COLUMNS)))
     table.to_parquet(cfg.out / "table.parquet", index=False)
     table.to_csv(cfg.out / "table.csv", index=False)
     from motivlab.experiments.stated_vs_revealed_report import write_report
