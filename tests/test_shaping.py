@@ -112,16 +112,36 @@ def test_extended_exact_measurement_agrees_with_the_plain_one(shaping_organism):
     assert not np.allclose(ext.p, ext.p_prefixed)  # the marker changes the policy's context
 
 
-def _run(tmp_path, path, interventions, steps=2):
+def _run(tmp_path, path, interventions, steps=2, name="run", resume=False, checkpoint_every=None):
     from motivlab.rl import build_config, train
 
     cfg = build_config({
         "steps": steps, "algorithm": {"prompts_per_step": 4, "group_size": 4}, "optim": {"lr": 3e-4},
         "measure": {"exact_every": 1, "exact_train_envs": 4, "exact_heldout_envs": 2, "exact_trap_envs": 2},
-        "run": {"checkpoint_every": steps, "progress": False}, "model": {"spec": str(path)},
+        "run": {"checkpoint_every": checkpoint_every or steps, "progress": False}, "model": {"spec": str(path)},
         "interventions": interventions,
     })
-    return train(cfg, tmp_path / "run")
+    return train(cfg, tmp_path / name, resume=resume)
+
+
+@pytest.mark.slow
+def test_resume_with_the_new_hooks_reproduces_the_uninterrupted_run(shaping_organism, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    ivs = [{"kind": "prompt_prefix", "text": "!"}, {"kind": "report", "reward": 0.9},
+           {"kind": "persona_replay", "documents": 4},
+           {"kind": "steer", "layers": [1], "cap_quantile": 0.9, "direction_envs": 24, "direction_samples": 16}]
+    full = _run(tmp_path, shaping_organism[0], ivs, steps=3, name="full", checkpoint_every=1)
+    shutil.copytree(tmp_path / "full", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "step_000003")  # as if killed during step 2
+    resumed = _run(tmp_path, shaping_organism[0], ivs, steps=3, name="cut", resume=True, checkpoint_every=1)
+    for table in ("metrics", "rollouts"):
+        a, b = getattr(resumed, table), getattr(full, table)
+        pd.testing.assert_frame_equal(a.drop(columns=["run_id"], errors="ignore"), b.drop(columns=["run_id"], errors="ignore"))
+    cols = [c for c in full.steps.columns if "seconds" not in c and c not in ("tokens_per_second", "run_id")]
+    pd.testing.assert_frame_equal(resumed.steps[cols], full.steps[cols])
 
 
 @pytest.mark.slow
