@@ -30,8 +30,7 @@ def sweep_command(
 ) -> None:
     """Run every point of a sweep spec as an ordinary run directory; write DIR/sweep.parquet.
 
-    Rerun the same command to continue: done points are skipped, interrupted ones resume from
-    their last checkpoint, failed ones are retried while they have attempts left.
+    Rerun the same command to continue: done points are skipped, interrupted ones resume from their last checkpoint, failed ones are retried while they have attempts left.
     """
     from motivlab.sweep.engine import plan_sweep, run_sweep
 
