@@ -76,11 +76,18 @@ def plot_n_star(n_star: Any, slope: dict[str, Any], predicted: Any | None = None
         ax.plot(xs, np.exp(a) * xs ** slope["slope"], "-", color="C0", lw=1,
                 label=f"measured slope {slope['slope']:.2f} [{slope['ci_low']:.2f}, {slope['ci_high']:.2f}]")
     if predicted is not None:
-        ax.errorbar(predicted["p0"], predicted["n_star"],
-                    yerr=[predicted["n_star"] - predicted["ci_low"], predicted["ci_high"] - predicted["n_star"]],
+        kinds = predicted["kind"] if "kind" in predicted else ["crossing"] * len(predicted)
+        num = predicted[[k == "crossing" for k in kinds]]
+        ax.errorbar(num["p0"], num["n_star"], yerr=[num["n_star"] - num["ci_low"], num["ci_high"] - num["n_star"]],
                     fmt="s", color="C3", capsize=3, alpha=0.8, label="predicted (before verification)")
+        for row, kind in zip(predicted.itertuples(), kinds, strict=True):
+            if kind != "crossing":
+                ax.plot([row.p0], [row.n_star], "v" if kind == "below_range" else "^", color="C3", ms=9, alpha=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a short log axis overlap
     ax.set_xlabel("p0 (measured)")
     ax.set_ylabel("N*")
     ax.set_title("N*(p0): ▲ = beyond range, ▼ = below range")

@@ -170,7 +170,8 @@ def compare(cfg: Any, out: Path, *, timings: dict[str, float] | None = None,
     fig_overlay = save_figure(plot_overlay(runs, curves[curves["n"] <= n_max * 1.05],
                                            threshold=cfg.verification.threshold), out / "figures" / "overlay.png")
     pred_pts = table.rename(columns={"p0_organism": "p0", "n_star_pred": "n_star", "pred_ci_low": "ci_low",
-                                     "pred_ci_high": "ci_high"})[["p0", "n_star", "ci_low", "ci_high"]]
+                                     "pred_ci_high": "ci_high", "pred_kind": "kind"})[
+        ["p0", "n_star", "ci_low", "ci_high", "kind"]]
     fig_nstar = save_figure(plot_n_star(measured, slope, predicted=pred_pts), out / "figures" / "n_star.png")
     within = bool(len(table) and (table["verdict"] == "within 2x").all())
     summary = {"experiment": "loop", "prediction_created_utc": prediction["created_utc"],
@@ -192,7 +193,7 @@ def compare(cfg: Any, out: Path, *, timings: dict[str, float] | None = None,
     if cal_png.is_file():
         rep.figure(cal_png, "calibration window: data (points) and fitted mean-field model (lines)")
     rep.figure(fig_overlay, "predicted p_T(N) (dashed, 95 % band) and measured p_inf (points: seeds, line: mean)")
-    rep.figure(fig_nstar, "N*(p0): measured (blue) and predicted (red)")
+    rep.figure(fig_nstar, "N*(p0): measured (blue) and predicted (red); triangles are bounds")
     rep.heading("Fitted parameters").table(pd.DataFrame(prediction["fit"]["parameters"]).T.reset_index())
     rep.heading("The model's assumptions, checked").code(json.dumps(checks, indent=1, default=float))
     if scale_none:
