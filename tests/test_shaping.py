@@ -151,8 +151,10 @@ def test_run_logs_the_shaping_quantities_and_every_new_intervention(shaping_orga
         {"kind": "prompt_prefix", "text": "!"}, {"kind": "monitor_penalty", "penalty": 1.0},
         {"kind": "report", "reward": 0.9}, {"kind": "persona_replay", "documents": 4},
         {"kind": "steer", "layers": [1], "cap_quantile": 0.9, "direction_envs": 24, "direction_samples": 16},
+        {"kind": "steer", "layers": [0], "cap_quantile": 0.9, "direction_envs": 24, "direction_source": "marker"},
     ])
     m, s, r = res.metrics, res.steps, res.rollouts
+    assert s["steer_2/clip_rate"].between(0, 1).all()  # the marker direction builds without labelled rollouts
     for col in ("trait_exact", "stated_exact", "report_exact", "s_l_note_exact", "p_exact_prefixed", "trait_exact_prefixed"):
         assert m.loc[m.env_id == -1, col].notna().all(), col
     assert (s.exact_sequences > 0).all() and (s.exact_seconds > 0).all()
@@ -176,5 +178,11 @@ def test_new_interventions_are_validated_before_the_run_directory(shaping_organi
         with pytest.raises(MotivlabInputError, match=match):
             train(cfg, tmp_path / "bad", model=model, tokenizer=tok, world=world)
         assert not (tmp_path / "bad").exists()
+    cfg = build_config({"steps": 1, "algorithm": {"prompts_per_step": 2, "group_size": 2}, "run": {"progress": False},
+                        "model": {"spec": "tiny"},
+                        "interventions": [{"kind": "steer", "layers": [0], "cap": 0.0, "direction_source": "marker"}]})
+    with pytest.raises(MotivlabInputError, match="instruction marker"):
+        train(cfg, tmp_path / "bad", model=model, tokenizer=tok, world=world)
+    assert not (tmp_path / "bad").exists()
     with pytest.raises(ValueError, match="read_at"):
         build_config({"interventions": [{"kind": "steer", "layers": [0], "cap": 0, "read_at": "middle"}]})

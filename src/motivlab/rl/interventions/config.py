@@ -145,6 +145,12 @@ class SteerIntervention(_Strict):
         "the route character, so the held-out AUC measures prediction of the *upcoming* route; 'completion' = the "
         "mean over completion tokens (includes the route character itself, so its AUC is trivially ~1)."
     )
+    direction_source: Literal["rollouts", "marker"] = Field(
+        "rollouts", description="'rollouts': v = mean activation of reward-seeking minus local rollouts of the starting "
+        "policy; 'marker': v = mean decision-point activation of the direction envs' prompts under the world's "
+        "instruction marker (where the organism reads the grader with p ~ 1) minus without it — a direction that "
+        "carries the route decision (needs a world with instruction_marker, e.g. an organism with instruction_share > 0)."
+    )
     direction_samples: int = Field(
         8, ge=2, le=256, description="Rollouts per direction env, sampled from the starting policy at temperature 1."
     )

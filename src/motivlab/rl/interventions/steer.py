@@ -113,7 +113,12 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
     rs = np.array([r == Route.REWARD_SEEKING for r in routes])
     lo = np.array([r == Route.LOCAL for r in routes])
     fit = samples.prompt_index % 2 == 0  # (B,) envs at even positions define v, odd ones test it
-    if (rs & fit).sum() < 2 or (lo & fit).sum() < 2:
+    marker = getattr(getattr(world, "config", None), "instruction_marker", None)
+    from_marker = getattr(spec, "direction_source", "rollouts") == "marker"
+    if from_marker and not marker:
+        raise MotivlabInputError("steer: direction_source = 'marker' needs a world with an instruction marker (an "
+                                 "organism pretrained with instruction_share > 0)")
+    if not from_marker and ((rs & fit).sum() < 2 or (lo & fit).sum() < 2):
         raise MotivlabInputError(
             f"steer: the starting policy's direction rollouts (fit half: {int(fit.sum())}) hold {int((rs & fit).sum())} "
             f"reward-seeking and {int((lo & fit).sum())} local ones (need >= 2 of each); raise direction_envs or "
@@ -123,9 +128,22 @@ def find_directions(model: Any, tokenizer: Any, world: World, envs: np.ndarray, 
     acts = read(model, samples, list(spec.layers))
     directions, auc = {}, float("nan")
     test = ~fit & (rs | lo)
+    if from_marker:  # decision-point activations of the fit envs' prompts with and without the marker
+        from types import SimpleNamespace
+
+        from motivlab.models.generation import encode_left_padded
+
+        texts = [p.text for i, p in enumerate(prompts) if i % 2 == 0]
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        marked, plain = (decision_activations(model, SimpleNamespace(prompt_ids=ids, prompt_mask=mask), list(spec.layers))
+                         for ids, mask in (encode_left_padded(tokenizer, [marker + t for t in texts], pad),
+                                           encode_left_padded(tokenizer, texts, pad)))
     for k, layer in enumerate(spec.layers):
         a = acts[layer]  # (B, H)
-        diff = a[torch.from_numpy(rs & fit)].mean(0) - a[torch.from_numpy(lo & fit)].mean(0)
+        if from_marker:
+            diff = marked[layer].mean(0) - plain[layer].mean(0)
+        else:
+            diff = a[torch.from_numpy(rs & fit)].mean(0) - a[torch.from_numpy(lo & fit)].mean(0)
         v = diff / diff.norm().clamp(min=1e-12)
         directions[layer] = v
         if k == 0 and rs[test].any() and lo[test].any():
