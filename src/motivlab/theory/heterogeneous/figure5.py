@@ -10,7 +10,12 @@ across geometries would say the exponent does not depend on how environments are
 Cost control (documented departures from "simulate everything"): a (resample, p0) pair stops
 being simulated once it has crossed θ (its first crossing is known), and a sweep stops once 25 of
 32 resamples have crossed for every p0 (enough for the median and IQR; later resamples are reported
-as ``N* = inf``, "above the last simulated N"). RFF use D = 256 features above N = 512. Each
+as ``N* = inf``, "above the last simulated N"). Above N = 1000 the kernel is applied with
+D = 2048 random Fourier features, chosen from an error budget — median N* within ~5 % of the
+dense kernel — measured by ``benchmarks/theory_rff_error_budget.py`` (8 resamples, N* ≈ 250–520,
+RFF everywhere against dense on the same populations): worst median-N* error 9.4 / 3.2 / 1.7 /
+0.9 % (uniform) and 15.4 / 15.6 / 7.5 / 5.2 % (clustered) for D = 256 / 512 / 1024 / 2048. The
+previous D = 256 above N = 512 moved N* by 9–16 %. Each
 crossing bracket of the grid (a factor 1.85 in N) is then bisected twice on integer N, because
 ``p_∞(N)`` is often a near-step and plain interpolation would pin N* to grid midpoints.
 
@@ -57,9 +62,9 @@ class Figure5Config(BaseModel):
     stop_quantile: float | None = Field(0.75, gt=0, le=1, description="Stop sweeps once this N* quantile is fixed.")
     refine_rounds: int = Field(2, ge=0, description="Bisections of each N* grid bracket (log N), see refine_nstar.")
     model: HeterogeneousConfig = Field(
-        HeterogeneousConfig(n_features=256, dense_max=512),
-        description="Model and solver settings (geometry/scale overridden). Dense kernel up to N = 2D, the "
-        "size where an RFF mat-vec starts to move fewer bytes than the dense one.",
+        HeterogeneousConfig(n_features=2048, dense_max=1000),
+        description="Model and solver settings (geometry/scale overridden). D = 2048 from the 5 % error budget "
+        "on median N* (module docstring); dense kernel up to N = 1000 (32 resamples × 1000² doubles = 256 MB).",
     )
 
     @classmethod
