@@ -108,7 +108,8 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(motivlab.io, "write_json", crash)
     with pytest.raises(RuntimeError, match="killed"):
         pretrain_mod.ensure_organism(cfg, progress=False)
-    assert list(tmp_path.iterdir()) == []
+    # the cache's per-entry lock file (filelock) may stay; it holds no data
+    assert [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
 
 
 @pytest.mark.parametrize(("sr_by_attempt", "sr0", "accepted", "passed"), [
