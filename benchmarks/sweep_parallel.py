@@ -13,7 +13,9 @@ wall time in its worker (the rest: loading the policy, checkpoints, figures and 
 
 The ratio (sequential / parallel wall time) is printed last. Target (issue 14): ≥ 1.8× on 2 workers.
 Run it alone (``flock /tmp/motivlab-heavy.lock python benchmarks/sweep_parallel.py`` on a shared
-machine): the ratio measures the machine as much as the engine.
+machine): the ratio measures the machine as much as the engine. So a control is printed first:
+the same fixed torch loop (1 thread) in one process vs in ``workers`` processes at once — the
+throughput the machine can give that many processes right now, the ceiling for the sweep's ratio.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def main() -> None:
     from motivlab.sweep.engine import available_cores, threads_per_worker
 
     ensure_organism(progress=False)  # cached before timing
+    print(f"control: {args.workers} processes of a fixed 1-thread torch loop at once give "
+          f"{_machine_parallelism(args.workers):.2f}x the throughput of one (the ceiling for the ratio below)")
     root = Path(__file__).resolve().parents[1]
     spec = SweepSpec(base=str(root / "examples" / "positive_gap.toml"),
                      set={"steps": args.steps, "measure.exact_every": 10},
@@ -64,6 +68,31 @@ def main() -> None:
     print("same metrics on both: yes")
     print(f"parallel speed-up ({args.workers} workers vs one after another): "
           f"{timings[1] / timings[args.workers]:.2f}x")
+
+
+_BURN = """
+import time, torch
+torch.set_num_threads(1)
+a, w = torch.randn(64, 192), torch.randn(192, 192)
+t = time.perf_counter()
+for _ in range(40000):
+    a = torch.tanh(a @ w)
+print(time.perf_counter() - t)
+"""
+
+
+def _machine_parallelism(k: int) -> float:
+    """Throughput of ``k`` concurrent 1-thread torch loops relative to one loop alone."""
+    import subprocess
+    import sys
+
+    def run(n: int) -> list[float]:
+        procs = [subprocess.Popen([sys.executable, "-c", _BURN], stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        return [float(p.communicate()[0]) for p in procs]
+
+    alone = run(1)[0]
+    together = run(k)
+    return k * alone / max(together)
 
 
 def _loop_seconds(run_dir: Path) -> float:
