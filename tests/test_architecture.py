@@ -19,6 +19,7 @@ LAYERS: dict[str, str] = {
     # the base every layer may use: errors, file IO, the HTML report writer, CLI helpers
     "motivlab": "base",  # the root module itself only, not as a prefix
     "motivlab.errors": "base",
+    "motivlab._lazy": "base",
     "motivlab.io": "base",
     "motivlab.redact": "base",
     "motivlab.validation": "base",

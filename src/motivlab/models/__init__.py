@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from motivlab._lazy import lazy_exports
 
 # imported on first use, so that ``motivlab --help`` stays fast (no numpy, pydantic, torch)
 _LAZY = {
@@ -21,15 +20,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'motivlab.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"motivlab.models.{module}"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -9,8 +9,7 @@ line do not load torch, pandas or scipy until a command needs them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from motivlab._lazy import lazy_exports
 
 _LAZY = {
     "GRPOConfig": "motivlab.rl.config",
@@ -26,15 +25,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'motivlab.rl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

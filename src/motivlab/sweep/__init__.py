@@ -18,8 +18,7 @@ schema). Imports downward only (config, rl); nothing but the CLI and experiments
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from motivlab._lazy import lazy_exports
 
 # imported on first use, so that ``motivlab --help`` does not load pandas (engine, table)
 _LAZY = {
@@ -32,15 +31,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'motivlab.sweep' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"motivlab.sweep.{module}"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

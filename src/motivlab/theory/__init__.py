@@ -24,8 +24,7 @@ The heterogeneous model lives in :mod:`motivlab.theory.heterogeneous.population`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from motivlab._lazy import lazy_exports
 
 _LAZY = {
     "expected_reward": "homogeneous.model",
@@ -74,18 +73,4 @@ _ALIASES = {"critical_diversity": "critical_diversity_at_saturation"}
 
 __all__ = sorted([*_LAZY, *_ALIASES])
 
-
-def __getattr__(name: str) -> Any:
-    if name in _ALIASES:
-        value = __getattr__(_ALIASES[name])
-        globals()[name] = value
-        return value
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"motivlab.theory.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'motivlab.theory' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), aliases=_ALIASES)
