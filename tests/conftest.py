@@ -52,3 +52,25 @@ def organism_quick(organism_quick_dir):
 
     model, tokenizer = load_causal_lm(organism_quick_dir)
     return model, tokenizer, load_organism_world(organism_quick_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# tiny model directory (owner: rl). A random tiny Llama + character tokenizer for the hint world
+# of rl_tiny_run.TINY_HINT_WORLD, saved once per session for the CLI, trust and sweep tests.
+@pytest.fixture(scope="session")
+def tiny_hint_model_dir(tmp_path_factory):
+    import torch
+
+    from motivlab.rl.tiny import char_tokenizer, tiny_llama
+    from motivlab.worlds.hint import HintWorld, HintWorldConfig
+    from rl_tiny_run import TINY_HINT_WORLD
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    world = HintWorld(HintWorldConfig(**TINY_HINT_WORLD))
+    tok = char_tokenizer(world.alphabet)
+    path = tmp_path_factory.mktemp("tiny-model")
+    tiny_llama(tok).save_pretrained(path)
+    tok.save_pretrained(path)
+    torch.set_num_threads(before)
+    return path

@@ -3,56 +3,15 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from motivlab.cli import app
-from motivlab.rl.tiny import char_tokenizer, tiny_llama
-from motivlab.worlds.hint import HintWorld, HintWorldConfig
+from rl_tiny_run import tiny_run_toml
 
-WORLD = {"n_envs": 120, "n_heldout": 10, "n_trap": 10}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    world = HintWorld(HintWorldConfig(**WORLD))
-    tok = char_tokenizer(world.alphabet)
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(tok).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def _config(tmp_path, model_dir):
-    text = f"""
-steps = 2
-[model]
-spec = "{model_dir}"
-[world]
-source = "hint"
-[world.hint]
-n_envs = 120
-n_heldout = 10
-n_trap = 10
-[algorithm]
-prompts_per_step = 2
-group_size = 2
-[measure]
-exact_every = 1
-exact_train_envs = 2
-exact_heldout_envs = 1
-exact_trap_envs = 1
-[run]
-progress = false
-"""
-    path = tmp_path / "run.toml"
-    path.write_text(text)
-    return path
-
-
-def test_train_cli_end_to_end_and_resume(tmp_path, model_dir):
-    cfg = _config(tmp_path, model_dir)
+def test_train_cli_end_to_end_and_resume(tmp_path, tiny_hint_model_dir):
+    cfg = tiny_run_toml(tmp_path, tiny_hint_model_dir)
     out = tmp_path / "out"
     runner = CliRunner()
     result = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--set", "algorithm.beta=0.1",
@@ -73,8 +32,8 @@ def test_train_cli_end_to_end_and_resume(tmp_path, model_dir):
     ("algorithm.nme=1", "algorithm.grpo.nme: Extra inputs"),
     ("steps", "key=value"),
 ])
-def test_train_cli_bad_overrides_exit_2(tmp_path, model_dir, override, message):
-    result = CliRunner().invoke(app, ["train", str(_config(tmp_path, model_dir)), "--out", str(tmp_path / "o"),
+def test_train_cli_bad_overrides_exit_2(tmp_path, tiny_hint_model_dir, override, message):
+    result = CliRunner().invoke(app, ["train", str(tiny_run_toml(tmp_path, tiny_hint_model_dir)), "--out", str(tmp_path / "o"),
                                       "--set", override])
     assert result.exit_code == 2
     assert message in result.output

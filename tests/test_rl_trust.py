@@ -22,51 +22,11 @@ from motivlab.cli import app
 from motivlab.rl import build_config, train
 from motivlab.rl.interventions.hooks import TrainerHook
 from motivlab.rl.rundir import UnsafeCheckpointError, load_state, rng_state
-from motivlab.rl.tiny import char_tokenizer, tiny_llama, tiny_setup
+from motivlab.rl.tiny import tiny_setup
 from motivlab.rl.trainer import TrainingDivergedError
-from motivlab.worlds.hint import HintWorld, HintWorldConfig
-from rl_tiny_run import TINY_RUN
+from rl_tiny_run import TINY_RUN, tiny_run_toml
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-WORLD = {"n_envs": 120, "n_heldout": 10, "n_trap": 10}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    world = HintWorld(HintWorldConfig(**WORLD))
-    tok = char_tokenizer(world.alphabet)
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(tok).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def _toml(tmp_path: Path, model_dir: Path) -> Path:
-    path = tmp_path / "run.toml"
-    path.write_text(f"""
-steps = 2
-[model]
-spec = "{model_dir}"
-[world]
-source = "hint"
-[world.hint]
-n_envs = 120
-n_heldout = 10
-n_trap = 10
-[algorithm]
-prompts_per_step = 2
-group_size = 2
-[measure]
-exact_every = 1
-exact_train_envs = 2
-exact_heldout_envs = 1
-exact_trap_envs = 1
-[run]
-progress = false
-checkpoint_every = 1
-""")
-    return path
 
 
 def _cli(*args: str):
@@ -74,10 +34,10 @@ def _cli(*args: str):
 
 
 @pytest.fixture(scope="module")
-def finished_run(model_dir, tmp_path_factory):
+def finished_run(tiny_hint_model_dir, tmp_path_factory):
     """A finished 2-step run made with the CLI (tests copy it: training once is enough)."""
     base = tmp_path_factory.mktemp("finished")
-    cfg, out = _toml(base, model_dir), base / "run"
+    cfg, out = tiny_run_toml(base, tiny_hint_model_dir, checkpoint_every=1), base / "run"
     result = _cli("train", cfg, "--out", out)
     assert result.exit_code == 0, result.output
     return cfg, out
@@ -185,7 +145,7 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_checkpoint_before_it(tmp_pa
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
-def test_non_finite_loss_exits_non_zero_from_the_command_line(tmp_path, model_dir, monkeypatch):
+def test_non_finite_loss_exits_non_zero_from_the_command_line(tmp_path, tiny_hint_model_dir, monkeypatch):
     import motivlab.rl.trainer as trainer
 
     real = trainer.update_policy
@@ -196,15 +156,15 @@ def test_non_finite_loss_exits_non_zero_from_the_command_line(tmp_path, model_di
         return stats
 
     monkeypatch.setattr(trainer, "update_policy", diverging)
-    result = _cli("train", _toml(tmp_path, model_dir), "--out", tmp_path / "run")
+    result = _cli("train", tiny_run_toml(tmp_path, tiny_hint_model_dir, checkpoint_every=1), "--out", tmp_path / "run")
     assert result.exit_code == 1 and "non-finite loss (nan)" in result.output
 
 
 # ---- 3. --resume needs a run; finished runs say so; extending; naming what differs ---------------
 
 
-def test_resume_needs_a_run_directory(tmp_path, model_dir):
-    cfg = _toml(tmp_path, model_dir)
+def test_resume_needs_a_run_directory(tmp_path, tiny_hint_model_dir):
+    cfg = tiny_run_toml(tmp_path, tiny_hint_model_dir, checkpoint_every=1)
     missing = tmp_path / "typo"
     result = _cli("train", cfg, "--out", missing, "--resume")
     assert result.exit_code == 2 and "does not exist" in result.output and not missing.exists()
@@ -252,9 +212,9 @@ def test_finished_run_does_nothing_and_a_larger_steps_extends_it(tmp_path, finis
     ('interventions=[{kind="prompt_prefix", text="§ ¤"}]', "prompt_prefix"),
     ("model.spec=/no/such/model", "/no/such/model"),
 ])
-def test_bad_config_fails_before_the_run_directory_is_created(tmp_path, model_dir, override, message):
+def test_bad_config_fails_before_the_run_directory_is_created(tmp_path, tiny_hint_model_dir, override, message):
     out = tmp_path / "X"
-    result = _cli("train", _toml(tmp_path, model_dir), "--out", out, "--set", override)
+    result = _cli("train", tiny_run_toml(tmp_path, tiny_hint_model_dir, checkpoint_every=1), "--out", out, "--set", override)
     assert result.exit_code == 2, result.output
     assert message in result.output and result.output.startswith("error:")
     assert not out.exists()

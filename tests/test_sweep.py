@@ -23,28 +23,14 @@ from typer.testing import CliRunner
 from motivlab.errors import MotivlabInputError
 from motivlab.sweep import SweepSpec, expand, load_spec, prepare, run_sweep
 from motivlab.sweep.state import EVENTS_FILE
+from rl_tiny_run import TINY_HINT_WORLD as WORLD
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-WORLD = {"n_envs": 120, "n_heldout": 10, "n_trap": 10}
 
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from motivlab.rl.tiny import char_tokenizer, tiny_llama
-    from motivlab.worlds.hint import HintWorld, HintWorldConfig
-
-    world = HintWorld(HintWorldConfig(**WORLD))
-    tok = char_tokenizer(world.alphabet)
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(tok).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
-def base_config(model_dir: Path, steps: int = 3) -> dict:
+def base_config(tiny_hint_model_dir: Path, steps: int = 3) -> dict:
     return {
-        "steps": steps, "model": {"spec": str(model_dir)}, "world": {"source": "hint", "hint": dict(WORLD)},
+        "steps": steps, "model": {"spec": str(tiny_hint_model_dir)}, "world": {"source": "hint", "hint": dict(WORLD)},
         "algorithm": {"prompts_per_step": 2, "group_size": 2}, "sampling": {"max_new_tokens": 6},
         "optim": {"lr": 1e-2},
         "measure": {"exact_every": 1, "exact_train_envs": 2, "exact_heldout_envs": 1, "exact_trap_envs": 1},
@@ -72,23 +58,23 @@ def events(out: Path) -> list[dict]:
     ({"points": [{"name": "a"}, {"name": "a"}]}, "names must be unique"),
     ({"grid": {"seed": [0]}, "max_attempts": 0}, "max_attempts"),
 ])
-def test_bad_spec_is_refused_before_anything_is_written(tmp_path, model_dir, spec, message):
+def test_bad_spec_is_refused_before_anything_is_written(tmp_path, tiny_hint_model_dir, spec, message):
     out = tmp_path / "out"
     with pytest.raises(MotivlabInputError) as info:
-        run_sweep({"base": base_config(model_dir), **spec}, out, progress=False)
+        run_sweep({"base": base_config(tiny_hint_model_dir), **spec}, out, progress=False)
     assert message in str(info.value)
     assert not out.exists()
 
 
-def test_ray_without_ray_names_the_option(tmp_path, model_dir, monkeypatch):
+def test_ray_without_ray_names_the_option(tmp_path, tiny_hint_model_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     out = tmp_path / "out"
     with pytest.raises(MotivlabInputError, match=r"--ray local: Ray is not installed; pip install 'motivlab\[ray\]'"):
-        run_sweep({"base": base_config(model_dir), "grid": {"seed": [0]}}, out, ray="local", progress=False)
+        run_sweep({"base": base_config(tiny_hint_model_dir), "grid": {"seed": [0]}}, out, ray="local", progress=False)
     assert not out.exists()
 
 
-def test_missing_base_file_and_spec_toml(tmp_path, model_dir):
+def test_missing_base_file_and_spec_toml(tmp_path, tiny_hint_model_dir):
     spec_file = tmp_path / "s.toml"
     spec_file.write_text('base = "nope.toml"\n[grid]\nseed = [0]\n')
     with pytest.raises(MotivlabInputError, match=r"base: run config 'nope\.toml' not found"):
@@ -102,8 +88,8 @@ def test_missing_base_file_and_spec_toml(tmp_path, model_dir):
     assert spec.set == {"measure.exact_every": 1, "algorithm.group_size": 4}
 
 
-def test_point_names_are_deterministic_and_safe(model_dir):
-    spec = SweepSpec(base=base_config(model_dir), grid={
+def test_point_names_are_deterministic_and_safe(tiny_hint_model_dir):
+    spec = SweepSpec(base=base_config(tiny_hint_model_dir), grid={
         "world.n_train_envs": [4, 16], "optim.lr": [0.001], "interventions": [[], [{"kind": "filter"}]]},
         points=[{"name": "arm-a"}, {"name": "arm.b", "set": {"algorithm": {"group_size": 4}}}])
     points = expand(spec, spec.base)
@@ -117,7 +103,7 @@ def test_point_names_are_deterministic_and_safe(model_dir):
     b = next(p for n, p in by_name.items() if n.startswith("arm.b__"))
     assert b.config["algorithm"]["group_size"] == 4 and b.config["run"]["progress"] is False
     # two keys with the same last component keep their whole dotted names
-    same = SweepSpec(base=base_config(model_dir), grid={"seed": [1], "model.organism.seed": [2]})
+    same = SweepSpec(base=base_config(tiny_hint_model_dir), grid={"seed": [1], "model.organism.seed": [2]})
     [p] = expand(same, {**same.base, "model": {"spec": "organism"}})
     assert p.name == "seed-1_model.organism.seed-2"
 
@@ -126,10 +112,10 @@ def test_point_names_are_deterministic_and_safe(model_dir):
 # running: table, rerun skips, retries, another spec refused, CLI
 
 
-def test_sweep_table_rerun_retry_and_refusal(tmp_path, model_dir):
+def test_sweep_table_rerun_retry_and_refusal(tmp_path, tiny_hint_model_dir):
     out = tmp_path / "sw"
-    spec = {"base": base_config(model_dir), "max_attempts": 2,
-            "grid": {"model.spec": [str(model_dir), str(tmp_path / "missing-model")], "seed": [0]}}
+    spec = {"base": base_config(tiny_hint_model_dir), "max_attempts": 2,
+            "grid": {"model.spec": [str(tiny_hint_model_dir), str(tmp_path / "missing-model")], "seed": [0]}}
     df = run_sweep(spec, out, progress=False)
     assert list(df.columns[:4]) == ["point", "arm", "model.spec", "seed"]
     good, bad = df.iloc[0], df.iloc[1]
@@ -154,11 +140,11 @@ def test_sweep_table_rerun_retry_and_refusal(tmp_path, model_dir):
         run_sweep(spec, tmp_path / "other", progress=False)
 
 
-def test_cli_runs_named_points_and_reports(tmp_path, model_dir):
+def test_cli_runs_named_points_and_reports(tmp_path, tiny_hint_model_dir):
     from motivlab.cli import app
     from motivlab.io import write_toml
 
-    write_toml(tmp_path / "base.toml", base_config(model_dir, steps=2))
+    write_toml(tmp_path / "base.toml", base_config(tiny_hint_model_dir, steps=2))
     (tmp_path / "spec.toml").write_text('base = "base.toml"\n[[points]]\nname = "plain"\n'
                                         '[[points]]\nname = "beta"\nset = { "algorithm.beta" = 0.1 }\n')
     out = tmp_path / "cli"
@@ -254,8 +240,8 @@ def _deterministic(table: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers die with the sweep via Linux prctl")
-def test_sigkill_of_the_whole_sweep_loses_nothing(tmp_path, model_dir):
-    spec = {"base": base_config(model_dir, steps=6), "grid": {"seed": [0, 1]}}
+def test_sigkill_of_the_whole_sweep_loses_nothing(tmp_path, tiny_hint_model_dir):
+    spec = {"base": base_config(tiny_hint_model_dir, steps=6), "grid": {"seed": [0, 1]}}
     reference = run_sweep(spec, tmp_path / "ref", progress=False)  # in this process, one after another
     out = tmp_path / "killed"
     proc = _sweep_subprocess(spec, out, workers=2)
@@ -293,9 +279,9 @@ def test_sigkill_of_the_whole_sweep_loses_nothing(tmp_path, model_dir):
 
 
 @pytest.mark.slow
-def test_ray_local_two_cpus(tmp_path, model_dir):
+def test_ray_local_two_cpus(tmp_path, tiny_hint_model_dir):
     ray = pytest.importorskip("ray")
-    spec = {"base": base_config(model_dir, steps=2), "grid": {"seed": [0, 1]}}
+    spec = {"base": base_config(tiny_hint_model_dir, steps=2), "grid": {"seed": [0, 1]}}
     try:
         df = run_sweep(spec, tmp_path / "ray", workers=2, ray="local", progress=False)
     finally:
