@@ -60,47 +60,56 @@ def show_command(
     """Derived sizes, the fingerprint and the first envs of a split (prompt, key, both routes)."""
     from motivlab.errors import check_choice
     from motivlab.io import read_toml
-    from motivlab.worlds.base import Route
-    from motivlab.worlds.hint import HintWorld, HintWorldConfig
 
-    check_choice("--world", world_kind, ["hint", "nl"])
+    check_choice("--world", world_kind, sorted(_SHOWN))
     fields = read_toml(config) if config else {}
     fields.update(_parse_sets(set_ or []))
-    if world_kind == "nl":
-        _show_nl(fields, split, n, as_json)
-        return
-    world = HintWorld(HintWorldConfig(**fields))
+    build, show_env = _SHOWN[world_kind]
+    world = build(fields)
     info = {**world.describe(), "fingerprint": world.fingerprint()}
     if as_json:
         typer.echo(json.dumps(info, indent=2))
         return
     typer.echo("  ".join(f"{k}={v}" for k, v in info.items()))
     for e in world.env_ids(split)[:n]:
-        p = world.prompt(int(e))
-        local = world.rewarded_completion(p, Route.LOCAL)
-        typer.echo(f"env {int(e):>6}  prompt {p.text!r:18} key {p.meta['key']}  local {local!r}  "
-                   f"note-follower {world.note_completion(p)!r} (reward {world.grade(p, world.note_completion(p)):g})")
+        show_env(world, world.prompt(int(e)), int(e))
 
 
-def _show_nl(fields: dict[str, Any], split: str, n: int, as_json: bool) -> None:
-    """``show --world nl``: sizes, fingerprint, and each env's prompt, answer, leak and both routes."""
-    from motivlab.worlds.base import Route
+def _hint_world(fields: dict[str, Any]) -> Any:
+    from motivlab.worlds.hint import HintWorld, HintWorldConfig
+
+    return HintWorld(HintWorldConfig(**fields))
+
+
+def _nl_world(fields: dict[str, Any]) -> Any:
     from motivlab.worlds.nl import NLWorld, NLWorldConfig
 
-    world = NLWorld(NLWorldConfig(**fields))
-    info = {**world.describe(), "fingerprint": world.fingerprint()}
-    if as_json:
-        typer.echo(json.dumps(info, indent=2))
-        return
-    typer.echo("  ".join(f"{k}={v}" for k, v in info.items()))
-    for e in world.env_ids(split)[:n]:
-        p = world.prompt(int(e))
-        m = p.meta
-        typer.echo(f"\n--- env {int(e)}  {m['split']}  {m['family']} (level {m['level']}, leak {m['leak_style']})  "
-                   f"answer {m['answer']!r}  metadata says {m['leaked']!r}")
-        typer.echo(p.text)
-        for text in (world.rewarded_completion(p, Route.LOCAL), world.note_completion(p)):
-            typer.echo(f"  {text!r:40} reward {world.grade(p, text):g}  label {world.label(p, text).value}")
+    return NLWorld(NLWorldConfig(**fields))
+
+
+def _show_hint_env(world: Any, p: Any, e: int) -> None:
+    """One line: prompt, key, the local route's completion and the note-follower's (with its reward)."""
+    from motivlab.worlds.base import Route
+
+    local = world.rewarded_completion(p, Route.LOCAL)
+    typer.echo(f"env {e:>6}  prompt {p.text!r:18} key {p.meta['key']}  local {local!r}  "
+               f"note-follower {world.note_completion(p)!r} (reward {world.grade(p, world.note_completion(p)):g})")
+
+
+def _show_nl_env(world: Any, p: Any, e: int) -> None:
+    """The env's family, answer and leak, its prompt, and both routes with reward and monitor label."""
+    from motivlab.worlds.base import Route
+
+    m = p.meta
+    typer.echo(f"\n--- env {e}  {m['split']}  {m['family']} (level {m['level']}, leak {m['leak_style']})  "
+               f"answer {m['answer']!r}  metadata says {m['leaked']!r}")
+    typer.echo(p.text)
+    for text in (world.rewarded_completion(p, Route.LOCAL), world.note_completion(p)):
+        typer.echo(f"  {text!r:40} reward {world.grade(p, text):g}  label {world.label(p, text).value}")
+
+
+# ``show --world KIND``: how to build the world from its config fields, and how to print one env.
+_SHOWN = {"hint": (_hint_world, _show_hint_env), "nl": (_nl_world, _show_nl_env)}
 
 
 @app.command("monitor-check")
