@@ -93,6 +93,17 @@ def completion_logprobs(model: Any, sequences: list[list[int]], starts: list[int
     arrays; one right-padded forward pass for the whole list."""
     import torch
 
+    ids, logits = _right_padded_logits(model, sequences, pad_id)  # (B, T), (B, T, V)
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V): position t predicts token t+1
+    token_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
+    return [token_logp[i, starts[i] - 1 : len(s) - 1] for i, s in enumerate(sequences)]
+
+
+def _right_padded_logits(model: Any, sequences: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """One forward pass over right-padded ``sequences``: the ids ``(B, T)`` and float logits
+    ``(B, T, V)``, both on the model's device (padding is masked, so it never conditions a token)."""
+    import torch
+
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
@@ -100,10 +111,8 @@ def completion_logprobs(model: Any, sequences: list[list[int]], starts: list[int
         ids[i, : len(s)] = torch.tensor(s)
         mask[i, : len(s)] = 1
     device = next(model.parameters()).device
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
-    logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V): position t predicts token t+1
-    token_logp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
-    return [token_logp[i, starts[i] - 1 : len(s) - 1] for i, s in enumerate(sequences)]
+    ids = ids.to(device)
+    return ids, model(input_ids=ids, attention_mask=mask.to(device)).logits.float()
 
 
 def measure_exact(model: Any, tokenizer: Any, world: World, env_ids: Sequence[int] | np.ndarray, *,
@@ -335,14 +344,7 @@ def _decision_logprobs(model: Any, sequences: list[list[int]], pad_id: int) -> A
     """Log-softmax over the vocabulary at every position of right-padded ``sequences``: (N, T, V), CPU."""
     import torch
 
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, s in enumerate(sequences):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-    device = next(model.parameters()).device
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+    _, logits = _right_padded_logits(model, sequences, pad_id)
     return torch.log_softmax(logits, dim=-1).cpu()
 
 
