@@ -44,23 +44,30 @@ def decoder_layers(model: Any) -> Any:
     return layers
 
 
-@torch.no_grad()
-def mean_activations(model: Any, samples: Any, layers: list[int]) -> dict[int, torch.Tensor]:
-    """Per layer, each rollout's mean output activation over its completion tokens: (B, H)."""
+@contextlib.contextmanager
+def _layer_outputs(model: Any, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """Record each chosen decoder layer's output (B, L, H) of the forward passes run inside the block."""
     store: dict[int, torch.Tensor] = {}
     blocks = decoder_layers(model)
     handles = [blocks[i].register_forward_hook(
         lambda mod, inp, out, i=i: store.__setitem__(i, (out[0] if isinstance(out, tuple) else out).detach()))
         for i in layers]
     try:
-        device = next(model.parameters()).device
+        yield store
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def mean_activations(model: Any, samples: Any, layers: list[int]) -> dict[int, torch.Tensor]:
+    """Per layer, each rollout's mean output activation over its completion tokens: (B, H)."""
+    device = next(model.parameters()).device
+    with _layer_outputs(model, layers) as store:
         ids = torch.cat([samples.prompt_ids, samples.completion_ids], 1).to(device)  # (B, P+T)
         mask = torch.cat([samples.prompt_mask, samples.completion_mask], 1).to(device)  # (B, P+T)
         position_ids = (mask.long().cumsum(1) - 1).clamp(min=0)
         model(input_ids=ids, attention_mask=mask.long(), position_ids=position_ids)
-    finally:
-        for h in handles:
-            h.remove()
     comp = samples.completion_mask.to(device).float()  # (B, T)
     n_prompt = samples.prompt_ids.shape[1]
     return {i: (store[i][:, n_prompt:] * comp[..., None]).sum(1).cpu() / comp.sum(1, keepdim=True).clamp(min=1).cpu()
@@ -72,19 +79,11 @@ def decision_activations(model: Any, samples: Any, layers: list[int]) -> dict[in
     """Per layer, each rollout's layer output at its prompt's last position — where the route
     character is predicted, before it is written: (B, H). Prompts are left-padded, so that is
     position -1 of the prompt block for every row."""
-    store: dict[int, torch.Tensor] = {}
-    blocks = decoder_layers(model)
-    handles = [blocks[i].register_forward_hook(
-        lambda mod, inp, out, i=i: store.__setitem__(i, (out[0] if isinstance(out, tuple) else out).detach()))
-        for i in layers]
-    try:
+    with _layer_outputs(model, layers) as store:
         device = next(model.parameters()).device
         mask = samples.prompt_mask.to(device)
         position_ids = (mask.long().cumsum(1) - 1).clamp(min=0)
         model(input_ids=samples.prompt_ids.to(device), attention_mask=mask.long(), position_ids=position_ids)
-    finally:
-        for h in handles:
-            h.remove()
     return {i: store[i][:, -1].cpu() for i in layers}
 
 
