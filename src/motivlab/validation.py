@@ -13,11 +13,27 @@ settings) instead of a bare ``ConfigDict``, so that:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def config_rules(**settings: Any) -> ConfigDict:
     """The shared ``ConfigDict``: unknown keys forbidden and non-finite floats rejected, plus ``settings``."""
     return ConfigDict(**{"extra": "forbid", **settings, "allow_inf_nan": False})
+
+
+def validated(model: type[M], data: Any, what: str) -> M:
+    """``model.model_validate(data)``, or one input error that names every bad field with its
+    message and the value given (``what`` says which options: "loop options", "interventions SPEC")."""
+    from pydantic import ValidationError
+
+    from motivlab.errors import MotivlabInputError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
+        raise MotivlabInputError(f"invalid {what}:\n  " + "\n  ".join(lines)) from None

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from motivlab.errors import MotivlabInputError
-from motivlab.validation import config_rules
+from motivlab.validation import config_rules, validated
 
 __all__ = ["ConceptsConfig", "parse_concepts_config", "run_concepts"]
 
@@ -46,11 +46,7 @@ class ConceptsConfig(BaseModel):
 
 
 def parse_concepts_config(data: dict[str, Any]) -> ConceptsConfig:
-    try:
-        return ConceptsConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
-        raise MotivlabInputError("invalid concepts options:\n  " + "\n  ".join(lines)) from None
+    return validated(ConceptsConfig, data, "concepts options")
 
 
 def _spec(cfg: ConceptsConfig) -> Any:

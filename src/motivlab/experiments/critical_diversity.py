@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from motivlab.errors import MotivlabInputError
-from motivlab.validation import config_rules
+from motivlab.validation import config_rules, validated
 
 __all__ = ["CriticalDiversityConfig", "analyse", "default_n_values", "parse_config", "run_critical_diversity", "sweep_spec"]
 
@@ -109,11 +109,7 @@ class CriticalDiversityConfig(BaseModel):
 
 def parse_config(data: dict[str, Any]) -> CriticalDiversityConfig:
     """Validate options; the error names the field and the value."""
-    try:
-        return CriticalDiversityConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
-        raise MotivlabInputError("invalid critical-diversity options:\n  " + "\n  ".join(lines)) from None
+    return validated(CriticalDiversityConfig, data, "critical-diversity options")
 
 
 def _base_config(cfg: Any) -> dict[str, Any]:

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from motivlab.errors import MotivlabInputError
-from motivlab.validation import config_rules
+from motivlab.validation import config_rules, validated
 
 __all__ = ["Arm", "InterventionsSpec", "load_interventions_spec", "run_interventions"]
 
@@ -122,11 +122,7 @@ def load_interventions_spec(path: str | Path | None) -> InterventionsSpec:
         if data.get("base"):
             base = Path(data["base"]).expanduser()
             data["base"] = str(base if base.is_absolute() or base.is_file() else p.parent / base)
-    try:
-        return InterventionsSpec.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
-        raise MotivlabInputError("invalid interventions SPEC:\n  " + "\n  ".join(lines)) from None
+    return validated(InterventionsSpec, data, "interventions SPEC")
 
 
 def _rho_tag(rho: float) -> str:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from motivlab.errors import MotivlabInputError
 from motivlab.experiments.critical_diversity import CriticalDiversityConfig, config_hash
-from motivlab.validation import config_rules
+from motivlab.validation import config_rules, validated
 
 __all__ = ["DEMO_LOOP", "LoopConfig", "calibrate", "parse_loop_config", "predict", "read_prediction", "run_demo_loop", "run_loop", "verify"]
 
@@ -89,11 +89,7 @@ class LoopConfig(BaseModel):
 
 
 def parse_loop_config(data: dict[str, Any]) -> LoopConfig:
-    try:
-        return LoopConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors()]
-        raise MotivlabInputError("invalid loop options:\n  " + "\n  ".join(lines)) from None
+    return validated(LoopConfig, data, "loop options")
 
 
 def _canonical(obj: Any) -> bytes:
